@@ -1,0 +1,1 @@
+//! Integration tests across processes live in tests/.
