@@ -1,1 +1,11 @@
-//! Source drivers.
+//! Source drivers for a timemaster. Each driver turns its device into
+//! [`tt_core::Sample`]s ("at local instant L, true time lay in [E, A]") and
+//! publishes them into a [`SourceCell`], which the master reads when it
+//! answers a request.
+//!
+//! Drivers know nothing of gRPC; the master knows nothing of devices.
+#![deny(missing_docs)]
+
+pub mod source;
+
+pub use source::{Health, SourceCell, SourceState};
