@@ -1,1 +1,3 @@
 //! Integration tests across processes live in tests/.
+
+pub mod procs;

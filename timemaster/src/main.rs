@@ -1,1 +1,168 @@
-fn main() {}
+//! timemaster: reads its time sources, judges them with the fault-tolerant
+//! intersection, and serves `TT.now()` intervals over gRPC.
+
+mod assess;
+mod config;
+mod service;
+
+use anyhow::Context;
+use assess::Rules;
+use clap::Parser;
+use config::{Config, LogFormat, SourceConfig};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tt_clock::Boottime;
+use tt_core::{Drift, NANOS_PER_SEC};
+use tt_hw::SourceCell;
+use tt_proto::v1::true_time_server::TrueTimeServer;
+
+/// Serve TT.now() intervals from GPS and clock sources.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// The configuration file (TOML). Without one: the kernel clock and
+    /// gpsd on 127.0.0.1:2947, served on 127.0.0.1:7371.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+fn main() {
+    let args = Args::parse();
+    let config = match &args.config {
+        Some(path) => match config::load(path) {
+            Ok(config) => config,
+            Err(e) => {
+                eprintln!("timemaster: {e}");
+                std::process::exit(2);
+            }
+        },
+        None => Config::default(),
+    };
+    init_logging(config.log_format);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts on any Linux host");
+    if let Err(e) = runtime.block_on(serve(config)) {
+        eprintln!("timemaster: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let cells = start_sources(&config)?;
+    let rules = Rules {
+        drift: Drift::from_ppm(config.drift_ppm),
+        max_falsetickers: config.max_falsetickers,
+        max_sample_age_ns: i64::try_from(config.max_sample_age_ms)
+            .unwrap_or(i64::MAX / NANOS_PER_SEC)
+            .saturating_mul(1_000_000),
+    };
+    let service = Arc::new(service::MasterService::new(cells, rules, Boottime));
+    tokio::spawn(log_state_changes(Arc::clone(&service)));
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}; is another timemaster running there?", config.listen))?;
+    tracing::info!(listen = %config.listen, sources = config.sources.len(),
+        max_falsetickers = config.max_falsetickers, drift_ppm = config.drift_ppm, "timemaster serving");
+    tonic::transport::Server::builder()
+        .serve_with_incoming_shutdown(
+            TrueTimeServer::from_arc(service),
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown_signal(),
+        )
+        .await
+        .context("the gRPC server failed")?;
+    tracing::info!("timemaster stopped");
+    Ok(())
+}
+
+fn start_sources(config: &Config) -> anyhow::Result<Vec<SourceCell>> {
+    let mut cells = Vec::with_capacity(config.sources.len());
+    for source in &config.sources {
+        let cell = match source {
+            SourceConfig::Gpsd {
+                name,
+                address,
+                min_delay_us,
+                max_delay_us,
+                date_floor,
+                pps,
+                pps_precision_ns,
+            } => {
+                let cell = SourceCell::new(name.clone(), "gpsd");
+                let gpsd = tt_hw::gpsd::GpsdConfig {
+                    address: address.clone(),
+                    min_delay_ns: min_delay_us.saturating_mul(1000),
+                    max_delay_ns: max_delay_us.saturating_mul(1000),
+                    date_floor_unix_s: config::parse_date(date_floor)
+                        .map_err(|e| anyhow::anyhow!("source `{name}`: {e}"))?,
+                    use_pps: *pps,
+                    pps_precision_ns: *pps_precision_ns,
+                };
+                tokio::spawn(tt_hw::gpsd::run(gpsd, cell.clone(), name.clone()));
+                cell
+            }
+            SourceConfig::Kernel {
+                name,
+                poll_interval_ms,
+            } => {
+                let cell = SourceCell::new(name.clone(), "kernel");
+                let poll = Duration::from_millis((*poll_interval_ms).max(10));
+                tokio::spawn(tt_hw::kernel::run(poll, cell.clone()));
+                cell
+            }
+        };
+        cells.push(cell);
+    }
+    Ok(cells)
+}
+
+/// Logs once per change between synchronized and unsynchronized.
+async fn log_state_changes(service: Arc<service::MasterService<Boottime>>) {
+    let mut synchronized: Option<bool> = None;
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        ticker.tick().await;
+        let (view, _) = service.assess_now();
+        let now_synchronized = view.combined.is_ok();
+        if synchronized == Some(now_synchronized) {
+            continue;
+        }
+        synchronized = Some(now_synchronized);
+        match &view.combined {
+            Ok(interval) => tracing::info!(
+                width_us = interval.width_ns() / 1000,
+                agreeing = view.needed,
+                "synchronized"
+            ),
+            Err(reason) => tracing::warn!(%reason, "unsynchronized"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM can be handled");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT can be handled");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    }
+}

@@ -1,0 +1,199 @@
+//! The whole path on real processes: the receiver simulator writes NMEA to
+//! a pseudo-terminal, real gpsd reads it, three timemasters read gpsd, one
+//! timeslave polls the masters, and this test asks the slave for TT.now()
+//! over its Unix socket, with the host's CLOCK_REALTIME as true time (the
+//! simulator labels its sentences from that clock).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tt_proto::v1::NowRequest;
+use tt_proto::NowAnswer;
+use tt_tests::procs::{bin, free_port, wait_for, Proc, TempDir};
+
+/// The simulator writes each second's sentences this long after the second.
+const SENTENCE_DELAY_MS: i64 = 50;
+/// The masters' delay range: 5 ms of margin below the simulator's delay (a
+/// sleep never ends early, so the true delay is never below 50 ms; the
+/// margin lets the host-clock reads around each call, which are not the
+/// instant the slave evaluates, still fall inside), 20 ms above it for the
+/// pty, gpsd and scheduling.
+const MIN_DELAY_US: i64 = 45_000;
+const MAX_DELAY_US: i64 = 70_000;
+const DRIFT_PPM: i64 = 200;
+const POLL_INTERVAL_MS: i64 = 1_000;
+const RUN_FOR: Duration = Duration::from_secs(30);
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("config file in the test's directory");
+}
+
+#[test]
+fn slave_intervals_contain_the_host_clock_for_thirty_seconds() {
+    let dir = TempDir::new("e2e");
+    let logs = dir.path();
+    let link = dir.path().join("gps0");
+    let gpsd_port = free_port();
+
+    let mut sim = Proc::start(
+        "gpssim",
+        &bin("tt-gpssim"),
+        &[
+            "--link",
+            link.to_str().unwrap(),
+            "--delay-ms",
+            &SENTENCE_DELAY_MS.to_string(),
+        ],
+        logs,
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || link.exists().then_some(())).is_some(),
+        "the simulator made no pty link; its log: {}",
+        sim.log()
+    );
+    let mut gpsd = Proc::start(
+        "gpsd",
+        Path::new("/usr/sbin/gpsd"),
+        &[
+            "-N",
+            "-n",
+            "-S",
+            &gpsd_port.to_string(),
+            link.to_str().unwrap(),
+        ],
+        logs,
+    );
+
+    let mut masters = Vec::new();
+    let mut master_addrs = Vec::new();
+    for i in 0..3 {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let config = dir.path().join(format!("master{i}.toml"));
+        write(
+            &config,
+            &format!(
+                "listen = \"{addr}\"\ndrift-ppm = {DRIFT_PPM}\nmax-falsetickers = 0\n\n\
+                 [[source]]\nname = \"gps0\"\nkind = \"gpsd\"\naddress = \"127.0.0.1:{gpsd_port}\"\n\
+                 min-delay-us = {MIN_DELAY_US}\nmax-delay-us = {MAX_DELAY_US}\n"
+            ),
+        );
+        masters.push(Proc::start(
+            &format!("master{i}"),
+            &bin("timemaster"),
+            &["--config", config.to_str().unwrap()],
+            logs,
+        ));
+        master_addrs.push(format!("\"{addr}\""));
+    }
+
+    let socket = dir.path().join("timeslave.sock");
+    let slave_config = dir.path().join("slave.toml");
+    write(
+        &slave_config,
+        &format!(
+            "masters = [{}]\nmax-falsetickers = 1\npoll-interval-ms = {POLL_INTERVAL_MS}\n\
+             drift-ppm = {DRIFT_PPM}\nlisten = \"127.0.0.1:{}\"\nsocket = \"{}\"\n",
+            master_addrs.join(", "),
+            free_port(),
+            socket.display()
+        ),
+    );
+    let mut slave = Proc::start(
+        "timeslave",
+        &bin("timeslave"),
+        &["--config", slave_config.to_str().unwrap()],
+        logs,
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let target = format!("unix:{}", socket.display());
+    let mut client = runtime
+        .block_on(async {
+            for _ in 0..100 {
+                if let Ok(client) = tt_client::connect(&target).await {
+                    return Some(client);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            None
+        })
+        .unwrap_or_else(|| panic!("timeslave socket never came up; log: {}", slave.log()));
+
+    // Synchronized within 30 s: gpsd needs a few sentences to see a fix,
+    // then the masters a sample and the slave one poll round.
+    let synchronized = wait_for(Duration::from_secs(30), || {
+        let answer = runtime
+            .block_on(client.now(NowRequest {}))
+            .ok()?
+            .into_inner()
+            .check()
+            .ok()?;
+        matches!(answer, NowAnswer::Synchronized(_)).then_some(())
+    });
+    for process in [&mut sim, &mut gpsd, &mut slave] {
+        process.assert_running();
+    }
+    for master in &mut masters {
+        master.assert_running();
+    }
+    assert!(
+        synchronized.is_some(),
+        "the slave never synchronized.\nslave log:\n{}\nmaster0 log:\n{}",
+        slave.log(),
+        masters[0].log()
+    );
+
+    // The predicted width: the receiver's delay range, plus what the drift
+    // bound adds on both ends while a sample ages. A master's gpsd sample
+    // is between 0 and 1 s old when it answers, and the slave's combined
+    // sample between 0 and one poll interval old when asked, so on average
+    // each adds 2 rho * 0.5 s; the poll's round trip on loopback adds well
+    // under a millisecond.
+    let delay_range_ns = (MAX_DELAY_US - MIN_DELAY_US) * 1_000;
+    let rho_ns_per_s = DRIFT_PPM * 1_000;
+    let predicted_ns =
+        delay_range_ns + rho_ns_per_s + 2 * rho_ns_per_s * POLL_INTERVAL_MS / 2_000;
+    let low = predicted_ns * 9 / 10;
+    let high = predicted_ns * 11 / 10;
+
+    let started = Instant::now();
+    let mut answers = 0u64;
+    let mut widths = Vec::new();
+    while started.elapsed() < RUN_FOR {
+        let before = tt_clock::realtime_ns();
+        let reply = runtime.block_on(client.now(NowRequest {}));
+        let after = tt_clock::realtime_ns();
+        let answer = reply
+            .expect("the slave answers every request")
+            .into_inner()
+            .check()
+            .expect("the slave's answer is well formed");
+        let NowAnswer::Synchronized(interval) = answer else {
+            panic!("the slave lost synchronization mid-run: {answer:?}");
+        };
+        answers += 1;
+        assert!(
+            interval.earliest().unix_nanos() <= before && after <= interval.latest().unix_nanos(),
+            "answer {answers}: {interval} does not contain the host clock read before ({before}) \
+             and after ({after}) the call"
+        );
+        let width = interval.width_ns();
+        assert!(
+            (low..=high).contains(&width),
+            "answer {answers}: width {width} ns is not within 10 % of the predicted {predicted_ns} ns"
+        );
+        widths.push(width);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    slave.assert_running();
+    widths.sort_unstable();
+    eprintln!(
+        "{answers} answers; width min {} ns, median {} ns, max {} ns, predicted {predicted_ns} ns",
+        widths[0],
+        widths[widths.len() / 2],
+        widths[widths.len() - 1]
+    );
+    assert!(answers > 1_000, "only {answers} answers in 30 s");
+}

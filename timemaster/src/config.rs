@@ -1,0 +1,342 @@
+//! The timemaster's configuration file (TOML, kebab-case keys, unknown keys
+//! rejected). Every key has a default, so the master also runs with no file
+//! at all: the kernel clock plus gpsd on localhost:2947.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    /// Where the gRPC service listens.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Bound on this host's local oscillator rate error, ppm.
+    #[serde(default = "default_drift_ppm")]
+    pub drift_ppm: u64,
+    /// How many sources may be wrong at once (`f`); needs `2f < n`.
+    #[serde(default)]
+    pub max_falsetickers: usize,
+    /// A source's sample is used only this long after it was taken.
+    #[serde(default = "default_max_sample_age_ms")]
+    pub max_sample_age_ms: u64,
+    /// "human" or "json".
+    #[serde(default = "default_log_format")]
+    pub log_format: LogFormat,
+    /// The time sources.
+    #[serde(default = "default_sources", rename = "source")]
+    pub sources: Vec<SourceConfig>,
+}
+
+/// How logs are written.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// One readable line per event.
+    Human,
+    /// One JSON object per event.
+    Json,
+}
+
+/// One time source.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// A GPS receiver read through gpsd.
+    #[serde(rename_all = "kebab-case")]
+    Gpsd {
+        /// The source's name in status and logs.
+        name: String,
+        /// gpsd's address, host:port.
+        #[serde(default = "default_gpsd_address")]
+        address: String,
+        /// Least delay from the top of a second to the arrival of its
+        /// sentence, microseconds.
+        #[serde(default)]
+        min_delay_us: i64,
+        /// Most delay from the top of a second to the arrival of its
+        /// sentence, microseconds.
+        #[serde(default = "default_max_delay_us")]
+        max_delay_us: i64,
+        /// The earliest date the receiver can truly report, YYYY-MM-DD.
+        #[serde(default = "default_date_floor")]
+        date_floor: String,
+        /// Use gpsd's PPS messages for the edge of the second.
+        #[serde(default)]
+        pps: bool,
+        /// Error bound of a PPS edge, nanoseconds.
+        #[serde(default = "default_pps_precision_ns")]
+        pps_precision_ns: i64,
+    },
+    /// The kernel clock, as disciplined by an NTP or PTP daemon.
+    #[serde(rename_all = "kebab-case")]
+    Kernel {
+        /// The source's name in status and logs.
+        name: String,
+        /// How often to read it, milliseconds.
+        #[serde(default = "default_kernel_poll_ms")]
+        poll_interval_ms: u64,
+    },
+}
+
+impl SourceConfig {
+    /// The configured name.
+    pub fn name(&self) -> &str {
+        match self {
+            SourceConfig::Gpsd { name, .. } | SourceConfig::Kernel { name, .. } => name,
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7371))
+}
+fn default_drift_ppm() -> u64 {
+    200
+}
+fn default_max_sample_age_ms() -> u64 {
+    3_000
+}
+fn default_log_format() -> LogFormat {
+    LogFormat::Human
+}
+fn default_gpsd_address() -> String {
+    "127.0.0.1:2947".to_string()
+}
+/// A serial receiver's sentences can arrive anywhere in the second after
+/// the one they label: at 4800 baud a full epoch of sentences takes most of
+/// it. Without a measured range, the whole second is the honest one.
+fn default_max_delay_us() -> i64 {
+    1_000_000
+}
+/// The floor of a receiver that is not configured: 2026-01-01. A date
+/// before it can only come from the week-rollover bug.
+fn default_date_floor() -> String {
+    "2026-01-01".to_string()
+}
+fn default_pps_precision_ns() -> i64 {
+    1_000
+}
+fn default_kernel_poll_ms() -> u64 {
+    1_000
+}
+fn default_sources() -> Vec<SourceConfig> {
+    vec![
+        SourceConfig::Kernel {
+            name: "kernel".to_string(),
+            poll_interval_ms: default_kernel_poll_ms(),
+        },
+        SourceConfig::Gpsd {
+            name: "gps0".to_string(),
+            address: default_gpsd_address(),
+            min_delay_us: 0,
+            max_delay_us: default_max_delay_us(),
+            date_floor: default_date_floor(),
+            pps: false,
+            pps_precision_ns: default_pps_precision_ns(),
+        },
+    ]
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: default_listen(),
+            drift_ppm: default_drift_ppm(),
+            max_falsetickers: 0,
+            max_sample_age_ms: default_max_sample_age_ms(),
+            log_format: default_log_format(),
+            sources: default_sources(),
+        }
+    }
+}
+
+/// Reads and checks the configuration file at `path`. The error is one
+/// line naming the file, and the line and key where it can.
+pub fn load(path: &Path) -> Result<Config, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+    parse(&text, &path.display().to_string())
+}
+
+/// Parses and checks configuration text; `origin` names it in errors.
+pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
+    let config: Config = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        let message = e.message().trim().replace('\n', " ");
+        match line {
+            Some(line) => format!("{origin} line {line}: {message}"),
+            None => format!("{origin}: {message}"),
+        }
+    })?;
+    config.validate().map_err(|e| format!("{origin}: {e}"))?;
+    Ok(config)
+}
+
+impl Config {
+    fn validate(&self) -> Result<(), String> {
+        let n = self.sources.len();
+        if n == 0 {
+            return Err("no [[source]] configured: a master needs at least one".to_string());
+        }
+        if 2 * self.max_falsetickers >= n {
+            return Err(format!(
+                "max-falsetickers = {} needs at least {} sources (2f + 1), {n} configured",
+                self.max_falsetickers,
+                2 * self.max_falsetickers + 1
+            ));
+        }
+        if self.drift_ppm == 0 || self.drift_ppm > 100_000 {
+            return Err(format!(
+                "drift-ppm = {} is out of range: give a bound between 1 and 100000",
+                self.drift_ppm
+            ));
+        }
+        if self.max_sample_age_ms == 0 {
+            return Err("max-sample-age-ms must be above 0".to_string());
+        }
+        let mut names = std::collections::HashSet::new();
+        for source in &self.sources {
+            if source.name().is_empty() {
+                return Err("a [[source]] has an empty name".to_string());
+            }
+            if !names.insert(source.name()) {
+                return Err(format!("two sources are named `{}`", source.name()));
+            }
+            if let SourceConfig::Gpsd {
+                name,
+                min_delay_us,
+                max_delay_us,
+                date_floor,
+                pps_precision_ns,
+                ..
+            } = source
+            {
+                if *min_delay_us < 0 || min_delay_us > max_delay_us {
+                    return Err(format!(
+                        "source `{name}`: need 0 <= min-delay-us <= max-delay-us, got {min_delay_us} and {max_delay_us}"
+                    ));
+                }
+                if *max_delay_us > 10_000_000 {
+                    return Err(format!(
+                        "source `{name}`: max-delay-us = {max_delay_us} is over 10 s; no receiver is that late"
+                    ));
+                }
+                if *pps_precision_ns < 0 {
+                    return Err(format!("source `{name}`: pps-precision-ns must not be negative"));
+                }
+                parse_date(date_floor)
+                    .map_err(|e| format!("source `{name}`: date-floor: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `YYYY-MM-DD` as seconds since the Unix epoch (00:00 UTC that day).
+pub fn parse_date(text: &str) -> Result<i64, String> {
+    let bad = || format!("`{text}` is not a date of the form YYYY-MM-DD");
+    let mut parts = text.split('-');
+    let (Some(y), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return Err(bad());
+    }
+    let year: i64 = y.parse().map_err(|_| bad())?;
+    let month: i64 = m.parse().map_err(|_| bad())?;
+    let day: i64 = d.parse().map_err(|_| bad())?;
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if !(1..=12).contains(&month) || day < 1 || day > month_days[(month - 1) as usize] {
+        return Err(bad());
+    }
+    Ok(days_from_civil(year, month, day) * 86_400)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (the usual
+/// era-of-400-years computation).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let shifted_month = (month + 9) % 12;
+    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        let config = parse("", "t.toml").unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.listen.port(), 7371);
+        assert_eq!(config.sources.len(), 2);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let err = parse("listen = \"127.0.0.1:1\"\nfoo = 3\n", "m.toml").unwrap_err();
+        assert!(err.starts_with("m.toml line 2:"), "{err}");
+        assert!(err.contains("foo"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_in_a_source_is_refused() {
+        let text = "[[source]]\nname = \"g\"\nkind = \"gpsd\"\nmax-dealy-us = 5\n";
+        let err = parse(text, "m.toml").unwrap_err();
+        assert!(err.contains("max-dealy-us"), "{err}");
+        assert!(err.contains("line 1") || err.contains("line 4"), "{err}");
+    }
+
+    #[test]
+    fn malformed_value_names_the_line() {
+        let err = parse("drift-ppm = \"lots\"\n", "m.toml").unwrap_err();
+        assert!(err.starts_with("m.toml line 1:"), "{err}");
+        let err = parse("listen = \"nowhere\"\n", "m.toml").unwrap_err();
+        assert!(err.starts_with("m.toml line 1:"), "{err}");
+    }
+
+    #[test]
+    fn falsetickers_need_a_majority() {
+        let text = "max-falsetickers = 1\n[[source]]\nname = \"k\"\nkind = \"kernel\"\n\
+                    [[source]]\nname = \"g\"\nkind = \"gpsd\"\n";
+        let err = parse(text, "m.toml").unwrap_err();
+        assert!(err.contains("needs at least 3 sources"), "{err}");
+    }
+
+    #[test]
+    fn delay_range_must_be_ordered() {
+        let text = "[[source]]\nname = \"g\"\nkind = \"gpsd\"\nmin-delay-us = 10\nmax-delay-us = 5\n";
+        assert!(parse(text, "m.toml").unwrap_err().contains("min-delay-us"));
+    }
+
+    #[test]
+    fn dates_are_checked() {
+        // 2000-01-01 is 10957 days after 1970-01-01 (30 years, 7 leap days).
+        assert_eq!(parse_date("2000-01-01"), Ok(10_957 * 86_400));
+        // 2017-01-01T00:00:00Z = 1483228800 (the start of gpsd's era rule).
+        assert_eq!(parse_date("2017-01-01"), Ok(1_483_228_800));
+        assert_eq!(parse_date("1970-01-01"), Ok(0));
+        assert!(parse_date("2023-02-29").is_err());
+        assert_eq!(parse_date("2024-02-29"), Ok(1_709_164_800));
+        assert!(parse_date("2024-13-01").is_err());
+        assert!(parse_date("24-01-01").is_err());
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../../deploy/timemaster.example.toml");
+        let config = parse(text, "timemaster.example.toml").unwrap();
+        assert!(!config.sources.is_empty());
+    }
+}
