@@ -1,0 +1,15 @@
+//! timeslave: polls several timemasters, rejects the ones that disagree
+//! with the majority, and serves this host's `TT.now()` over gRPC on a
+//! Unix socket and on TCP.
+//!
+//! The pieces: [`config`] reads and checks the file; [`combiner`] is the
+//! state machine that turns poll outcomes into the combined interval (no
+//! I/O); [`poll`] asks the masters; [`service`] answers requests;
+//! [`daemon`] binds the sockets and runs it all.
+#![deny(missing_docs)]
+
+pub mod combiner;
+pub mod config;
+pub mod daemon;
+pub mod poll;
+pub mod service;

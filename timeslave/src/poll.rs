@@ -1,0 +1,174 @@
+//! Polling the masters: one reusable channel per master, one `Now` request
+//! per master per round, all masters at once.
+
+use crate::combiner::{Combiner, Event, PollOutcome};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tonic::transport::{Channel, Endpoint};
+use tracing::Instrument;
+use tt_core::{round_trip, Drift};
+use tt_proto::v1::true_time_client::TrueTimeClient;
+use tt_proto::v1::NowRequest;
+use tt_proto::NowAnswer;
+
+/// One master and its channel.
+#[derive(Clone, Debug)]
+pub struct Master {
+    /// The configured address, its name in status and logs.
+    pub name: String,
+    client: TrueTimeClient<Channel>,
+}
+
+impl Master {
+    /// A master at `address`. The channel connects on first use and
+    /// reconnects by itself after a failure; connecting counts against
+    /// the request timeout like the request does.
+    pub fn new(name: String, address: SocketAddr, request_timeout: Duration) -> Master {
+        let endpoint = Endpoint::from_shared(format!("http://{address}"))
+            .expect("a socket address makes a valid URI")
+            .connect_timeout(request_timeout);
+        Master {
+            name,
+            client: TrueTimeClient::new(endpoint.connect_lazy()),
+        }
+    }
+}
+
+/// Asks `client` for its interval once.
+///
+/// The local clock is read right before the request is handed to the
+/// channel (`L1`) and right after the answer arrives (`L4`); everything
+/// between (connecting, queueing, decoding) only lengthens `L4 - L1`,
+/// which widens the sample's upper end and so stays safe. The sample is
+/// `tt_core::round_trip(master, L1, L4, rho)`.
+pub async fn poll_once(
+    client: &mut TrueTimeClient<Channel>,
+    request_timeout: Duration,
+    drift: Drift,
+) -> PollOutcome {
+    let sent = tt_clock::boottime();
+    let reply = tokio::time::timeout(request_timeout, client.now(NowRequest {})).await;
+    let received = tt_clock::boottime();
+
+    let response = match reply {
+        Err(_) => {
+            return PollOutcome::Unreachable(format!(
+                "no answer within {} ms",
+                request_timeout.as_millis()
+            ))
+        }
+        Ok(Err(status)) => return PollOutcome::Unreachable(describe_status(&status)),
+        Ok(Ok(response)) => response.into_inner(),
+    };
+    match response.check() {
+        Ok(NowAnswer::Synchronized(interval)) => PollOutcome::Answer {
+            sample: round_trip(interval, sent, received, drift),
+            rtt_ns: received.nanos_since(sent),
+        },
+        Ok(NowAnswer::Unsynchronized(reason)) => PollOutcome::Unsynchronized(reason),
+        Err(bad) => PollOutcome::Unreachable(format!("answered garbage: {bad}")),
+    }
+}
+
+/// A gRPC error as one sentence: the code, the message and the transport
+/// cause when there is one ("connection refused").
+fn describe_status(status: &tonic::Status) -> String {
+    let mut text = format!("{:?}: {}", status.code(), status.message());
+    let mut cause = std::error::Error::source(status);
+    while let Some(error) = cause {
+        let shown = error.to_string();
+        if !text.contains(&shown) {
+            text.push_str(": ");
+            text.push_str(&shown);
+        }
+        cause = error.source();
+    }
+    text
+}
+
+/// Polls every master once per `poll_interval`, all at once, feeds the
+/// outcomes to `combiner` and logs what changed. Runs until cancelled.
+pub async fn run(
+    masters: Vec<Master>,
+    combiner: Arc<Mutex<Combiner>>,
+    poll_interval: Duration,
+    request_timeout: Duration,
+) {
+    let drift = combiner.lock().expect("combiner lock").limits().drift;
+    let mut ticker = tokio::time::interval(poll_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+
+        let mut round = JoinSet::new();
+        for (index, master) in masters.iter().enumerate() {
+            let mut client = master.client.clone();
+            let span = tracing::info_span!("master", address = %master.name);
+            round.spawn(
+                async move {
+                    let outcome = poll_once(&mut client, request_timeout, drift).await;
+                    log_outcome(&outcome);
+                    (index, outcome)
+                }
+                .instrument(span),
+            );
+        }
+        let mut outcomes = Vec::with_capacity(masters.len());
+        while let Some(joined) = round.join_next().await {
+            // A poll task only ends by returning; a panic in one would be a
+            // bug, and leaves that master with no outcome this round.
+            if let Ok(outcome) = joined {
+                outcomes.push(outcome);
+            }
+        }
+
+        let events = {
+            let mut combiner = combiner.lock().expect("combiner lock");
+            for (index, outcome) in outcomes {
+                combiner.record(index, outcome);
+            }
+            combiner.combine(tt_clock::boottime())
+        };
+        for event in events {
+            log_event(&event, &masters);
+        }
+    }
+}
+
+fn log_outcome(outcome: &PollOutcome) {
+    match outcome {
+        PollOutcome::Answer { sample, rtt_ns } => tracing::debug!(
+            rtt_us = rtt_ns / 1000,
+            width_us = sample.interval.width_ns() / 1000,
+            "answer"
+        ),
+        PollOutcome::Unsynchronized(reason) => tracing::debug!(%reason, "unsynchronized answer"),
+        PollOutcome::Unreachable(error) => tracing::debug!(%error, "no usable answer"),
+    }
+}
+
+fn log_event(event: &Event, masters: &[Master]) {
+    match event {
+        Event::Synchronized { width_ns, usable } => tracing::info!(
+            width_us = width_ns / 1000,
+            usable_masters = usable,
+            "synchronized"
+        ),
+        Event::LostQuorum { reason } => tracing::info!(
+            %reason,
+            "lost quorum; carrying the last combined interval forward"
+        ),
+        Event::Unsynchronized { reason } => tracing::info!(%reason, "unsynchronized"),
+        Event::Master {
+            index,
+            verdict,
+            detail,
+        } => {
+            let address = masters.get(*index).map_or("?", |m| m.name.as_str());
+            let verdict = verdict.as_str();
+            tracing::info!(master = %address, verdict, %detail, "master verdict changed");
+        }
+    }
+}
