@@ -173,6 +173,8 @@ fn run(args: &Args) -> Result<(), String> {
 
     let mut counts = Counts::default();
     let mut handled: u64 = 0;
+    // A stop signal that lands between the flag check and the sleep is
+    // noticed at the next wake-up: the exit can lag by up to a second.
     while !sys::stop_requested() && args.seconds.is_none_or(|limit| handled < limit) {
         let tick = next_tick(tt_clock::realtime_ns(), delay_ns);
         match sys::sleep_until_realtime(tick.due_ns) {
