@@ -1,0 +1,345 @@
+//! The timeslave binary against masters served in this test: honest ones,
+//! a liar, one answering garbage, one unsynchronized and one that never
+//! answers. True time is this host's CLOCK_REALTIME, which every fake
+//! master reads when it answers.
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{Request, Response, Status};
+use tt_core::Interval;
+use tt_proto::v1::true_time_server::{TrueTime, TrueTimeServer};
+use tt_proto::v1::{NowRequest, NowResponse, StatusRequest, StatusResponse, SyncStatus, Verdict};
+
+/// Each fake master's half width, 1 ms: wide enough that CLOCK_REALTIME
+/// read at the answer is honestly inside it.
+const HALF_WIDTH_NS: i64 = 1_000_000;
+
+#[derive(Clone, Copy, Debug)]
+enum Behaviour {
+    /// Answers [realtime - 1 ms, realtime + 1 ms].
+    Honest,
+    /// Answers an interval 10 s ahead of realtime.
+    Liar,
+    /// Alternates an inverted interval and an unknown status code.
+    Garbage,
+    /// Answers unsynchronized.
+    Unsynchronized,
+    /// Accepts the request and sleeps far past any timeout.
+    Silent,
+}
+
+struct FakeMaster {
+    behaviour: Behaviour,
+    answers: AtomicU64,
+}
+
+#[tonic::async_trait]
+impl TrueTime for FakeMaster {
+    async fn now(&self, _: Request<NowRequest>) -> Result<Response<NowResponse>, Status> {
+        let count = self.answers.fetch_add(1, Ordering::SeqCst);
+        let realtime = tt_clock::realtime_ns();
+        let around = |centre: i64| {
+            Interval::from_unix_nanos(centre - HALF_WIDTH_NS, centre + HALF_WIDTH_NS)
+                .expect("ordered")
+        };
+        let answer = match self.behaviour {
+            Behaviour::Honest => NowResponse::synchronized(around(realtime)),
+            Behaviour::Liar => NowResponse::synchronized(around(realtime + 10_000_000_000)),
+            Behaviour::Garbage if count.is_multiple_of(2) => NowResponse {
+                earliest_unix_ns: realtime + 5_000_000,
+                latest_unix_ns: realtime - 5_000_000,
+                status: SyncStatus::Synchronized as i32,
+                reason: String::new(),
+            },
+            Behaviour::Garbage => NowResponse {
+                earliest_unix_ns: realtime,
+                latest_unix_ns: realtime,
+                status: 77,
+                reason: String::new(),
+            },
+            Behaviour::Unsynchronized => NowResponse::unsynchronized("no GPS fix"),
+            Behaviour::Silent => {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                NowResponse::unsynchronized("woke up")
+            }
+        };
+        Ok(Response::new(answer))
+    }
+
+    async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+        Err(Status::unimplemented("a fake master has no status"))
+    }
+}
+
+async fn start_master(behaviour: Behaviour) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind fake master");
+    let address = listener.local_addr().expect("address");
+    let master = FakeMaster {
+        behaviour,
+        answers: AtomicU64::new(0),
+    };
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TrueTimeServer::new(master))
+            .serve_with_incoming(TcpListenerStream::new(listener)),
+    );
+    address
+}
+
+/// A directory removed when the test ends, pass or fail.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!("timeslave-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The timeslave process, killed by its PID when the test ends however it
+/// ends.
+struct Slave {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Slave {
+    fn start(config: &Path, log: PathBuf) -> Slave {
+        let child = Command::new(env!("CARGO_BIN_EXE_timeslave"))
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start timeslave");
+        Slave { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM (by PID) and waits up to 10 s for the exit status.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(sent.success());
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "timeslave did not stop within 10 s of SIGTERM; log:\n{}",
+            self.log()
+        );
+    }
+}
+
+impl Drop for Slave {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The slave's status once every member has the verdict wanted, asking at
+/// most 100 times, 100 ms apart. Every `Now` answer seen on the way must
+/// hold true time.
+async fn wait_for_verdicts(
+    client: &mut tt_client::TrueTimeClient<tonic::transport::Channel>,
+    wanted: &[Verdict],
+    slave: &Slave,
+) -> StatusResponse {
+    let mut last = None;
+    for _ in 0..100 {
+        check_now_holds_truth(client, slave).await;
+        let status = client
+            .status(StatusRequest {})
+            .await
+            .expect("status")
+            .into_inner();
+        let verdicts: Vec<i32> = status.members.iter().map(|m| m.verdict).collect();
+        let want: Vec<i32> = wanted.iter().map(|&v| v as i32).collect();
+        if verdicts == want {
+            return status;
+        }
+        last = Some(status);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "verdicts never became {wanted:?}; last status {last:#?}\nlog:\n{}",
+        slave.log()
+    );
+}
+
+/// Asks `Now` between two CLOCK_REALTIME reads. True time at the instant
+/// the slave served lies between the reads, so a synchronized answer must
+/// reach that span: earliest <= after and latest >= before.
+async fn check_now_holds_truth(
+    client: &mut tt_client::TrueTimeClient<tonic::transport::Channel>,
+    slave: &Slave,
+) -> Option<Interval> {
+    let before = tt_clock::realtime_ns();
+    let answer = client.now(NowRequest {}).await.expect("now").into_inner();
+    let after = tt_clock::realtime_ns();
+    let checked = answer.check().expect("the slave's answer is well formed");
+    match checked {
+        tt_proto::NowAnswer::Synchronized(interval) => {
+            assert!(
+                interval.earliest().unix_nanos() <= after
+                    && interval.latest().unix_nanos() >= before,
+                "slave served {interval}, true time was in [{before}, {after}]; log:\n{}",
+                slave.log()
+            );
+            Some(interval)
+        }
+        tt_proto::NowAnswer::Unsynchronized(_) => None,
+    }
+}
+
+async fn connect_when_up(
+    socket: &Path,
+    slave: &mut Slave,
+) -> tt_client::TrueTimeClient<tonic::transport::Channel> {
+    for _ in 0..100 {
+        if let Some(status) = slave.child.try_wait().expect("wait") {
+            panic!("timeslave exited with {status}; log:\n{}", slave.log());
+        }
+        if let Ok(client) = tt_client::connect(socket.to_str().expect("utf-8")).await {
+            return client;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timeslave's socket never answered; log:\n{}", slave.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_from_the_honest_masters_and_marks_the_others() {
+    let dir = TempDir::new("fakes");
+    let behaviours = [
+        Behaviour::Honest,
+        Behaviour::Honest,
+        Behaviour::Honest,
+        Behaviour::Liar,
+        Behaviour::Garbage,
+        Behaviour::Unsynchronized,
+        Behaviour::Silent,
+    ];
+    let mut addresses = Vec::new();
+    for behaviour in behaviours {
+        addresses.push(start_master(behaviour).await);
+    }
+
+    // The socket goes in a directory that does not exist yet: the slave
+    // creates it.
+    let socket = dir.0.join("run/truetime/slave.sock");
+    let masters: Vec<String> = addresses.iter().map(|a| format!("\"{a}\"")).collect();
+    let config = dir.0.join("timeslave.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "masters = [{}]\nmax-falsetickers = 1\npoll-interval-ms = 250\n\
+             request-timeout-ms = 200\nmax-holdover-s = 5\nlisten = \"\"\nsocket = \"{}\"\n",
+            masters.join(", "),
+            socket.display()
+        ),
+    )
+    .expect("write config");
+
+    let mut slave = Slave::start(&config, dir.0.join("slave.log"));
+    let mut client = connect_when_up(&socket, &mut slave).await;
+
+    // Mode 0666, so any local program can read the time.
+    let meta = std::fs::metadata(&socket).expect("socket exists");
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o666);
+
+    let status = wait_for_verdicts(
+        &mut client,
+        &[
+            Verdict::InMajority,
+            Verdict::InMajority,
+            Verdict::InMajority,
+            Verdict::Falseticker,
+            Verdict::Unreachable,
+            Verdict::Unsynchronized,
+            Verdict::Unreachable,
+        ],
+        &slave,
+    )
+    .await;
+    assert_eq!(status.role, "timeslave");
+    assert_eq!(status.max_falsetickers, 1);
+    // Four usable (three honest, the liar), f = 1: three must agree.
+    assert_eq!(status.quorum, 3);
+    assert_eq!(status.drift_ppb, 200_000);
+    let names: Vec<String> = addresses.iter().map(|a| a.to_string()).collect();
+    let member_names: Vec<&str> = status.members.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(member_names, names);
+    assert!(status.members.iter().all(|m| m.kind == "master"));
+    let garbage = &status.members[4];
+    assert!(
+        garbage.detail.starts_with("answered garbage"),
+        "{}",
+        garbage.detail
+    );
+    assert!(!garbage.has_interval);
+    assert_eq!(garbage.age_ns, -1);
+    assert!(
+        status.members[5].detail.contains("no GPS fix"),
+        "{}",
+        status.members[5].detail
+    );
+    assert_eq!(status.members[6].detail, "no answer within 200 ms");
+    let combined = status.combined.expect("combined");
+    assert_eq!(combined.status, SyncStatus::Synchronized as i32);
+
+    // Keep asking for a while: every answer holds true time, and each is
+    // narrower than the 2 ms of one honest master plus the 200 ms timeout
+    // and a poll interval of drift (far narrower than the liar's 10 s).
+    let mut seen = 0;
+    for _ in 0..20 {
+        if let Some(interval) = check_now_holds_truth(&mut client, &slave).await {
+            assert!(
+                interval.width_ns() < 2 * HALF_WIDTH_NS + 210_000_000,
+                "{interval}"
+            );
+            seen += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen > 0, "never synchronized in the second phase");
+
+    // SIGTERM: a clean exit that takes the socket file away.
+    let exit = slave.terminate();
+    assert!(exit.success(), "exit {exit}; log:\n{}", slave.log());
+    assert!(!socket.exists(), "socket file left behind");
+    let log = slave.log();
+    assert!(log.contains("synchronized"), "{log}");
+    assert!(log.contains("falseticker"), "{log}");
+}
