@@ -93,9 +93,7 @@ fn read(clock: libc::clockid_t) -> i64 {
     let secs = i64::from(ts.tv_sec);
     #[allow(clippy::useless_conversion)]
     let nanos = i64::from(ts.tv_nsec);
-    secs
-        .saturating_mul(1_000_000_000)
-        .saturating_add(nanos)
+    secs.saturating_mul(1_000_000_000).saturating_add(nanos)
 }
 
 #[cfg(test)]

@@ -98,6 +98,8 @@ impl SourceCell {
     fn lock(&self) -> std::sync::MutexGuard<'_, SourceState> {
         // A panic while holding this lock leaves plain data behind; the
         // state is still consistent field by field, so keep going.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

@@ -118,7 +118,9 @@ pub mod libc_signal {
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test knows its own path");
     let deps = exe.parent().expect("test binary lives in a directory");
-    deps.parent().expect("deps lives in the profile directory").to_path_buf()
+    deps.parent()
+        .expect("deps lives in the profile directory")
+        .to_path_buf()
 }
 
 /// The path of workspace binary `name`; panics with the fix if it was not
@@ -136,7 +138,10 @@ pub fn bin(name: &str) -> PathBuf {
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("loopback has free ports");
-    listener.local_addr().expect("bound socket has an address").port()
+    listener
+        .local_addr()
+        .expect("bound socket has an address")
+        .port()
 }
 
 /// A fresh directory for one test, removed when dropped.
@@ -148,10 +153,8 @@ impl TempDir {
         use std::sync::atomic::{AtomicU32, Ordering};
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "truetime-{label}-{}-{n}",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("truetime-{label}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("temp dir can be created");
         TempDir(path)

@@ -20,14 +20,21 @@ fn run(program: &Path, args: &[&str]) -> Output {
 fn one_line_error(output: &Output) -> (i32, String) {
     let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
     assert!(!output.status.success(), "expected a failure, got success");
-    assert_eq!(stderr.lines().count(), 1, "expected one line, got:\n{stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "expected one line, got:\n{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "a panic: {stderr}");
     (output.status.code().unwrap_or(-1), stderr)
 }
 
 #[test]
 fn master_with_a_missing_config_file_names_it() {
-    let output = run(&bin("timemaster"), &["--config", "/nonexistent/master.toml"]);
+    let output = run(
+        &bin("timemaster"),
+        &["--config", "/nonexistent/master.toml"],
+    );
     let (code, line) = one_line_error(&output);
     assert_eq!(code, 2);
     assert!(line.contains("/nonexistent/master.toml"), "{line}");
@@ -37,7 +44,11 @@ fn master_with_a_missing_config_file_names_it() {
 fn master_with_a_malformed_config_names_key_and_line() {
     let dir = TempDir::new("badcfg");
     let path = dir.path().join("master.toml");
-    std::fs::write(&path, "listen = \"127.0.0.1:1\"\n\n[[source]]\nname = \"g\"\nkind = \"gpsd\"\nmin-delay = 3\n").unwrap();
+    std::fs::write(
+        &path,
+        "listen = \"127.0.0.1:1\"\n\n[[source]]\nname = \"g\"\nkind = \"gpsd\"\nmin-delay = 3\n",
+    )
+    .unwrap();
     let output = run(&bin("timemaster"), &["--config", path.to_str().unwrap()]);
     let (code, line) = one_line_error(&output);
     assert_eq!(code, 2);
@@ -136,10 +147,17 @@ fn master_keeps_running_without_gpsd_and_shows_it_down() {
     assert_eq!(gps.name, "gps0");
     assert_eq!(gps.verdict, Verdict::Unreachable as i32, "{gps:?}");
     assert!(!gps.has_interval);
-    assert!(gps.detail.contains(&dead_port.to_string()), "{}", gps.detail);
+    assert!(
+        gps.detail.contains(&dead_port.to_string()),
+        "{}",
+        gps.detail
+    );
 
     // Failures are logged once per change of state, not once per retry.
     let log = master.log();
     let mentions = log.matches(&format!("127.0.0.1:{dead_port}")).count();
-    assert!(mentions <= 2, "gpsd's absence logged {mentions} times:\n{log}");
+    assert!(
+        mentions <= 2,
+        "gpsd's absence logged {mentions} times:\n{log}"
+    );
 }

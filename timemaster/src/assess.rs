@@ -63,10 +63,7 @@ pub fn assess(states: Vec<SourceState>, now: LocalInstant, rules: &Rules) -> Ass
     let usable: Vec<usize> = (0..sources.len())
         .filter(|&i| sources[i].interval.is_some())
         .collect();
-    let intervals: Vec<Interval> = usable
-        .iter()
-        .filter_map(|&i| sources[i].interval)
-        .collect();
+    let intervals: Vec<Interval> = usable.iter().filter_map(|&i| sources[i].interval).collect();
 
     match intersect(&intervals, rules.max_falsetickers) {
         Ok(agreement) => {
@@ -193,7 +190,10 @@ mod tests {
     fn a_lost_source_is_not_frozen() {
         let cell = SourceCell::new("gps", "gpsd");
         cell.publish(
-            Sample::new(LocalInstant::from_nanos(0), Interval::from_unix_nanos(0, 10).unwrap()),
+            Sample::new(
+                LocalInstant::from_nanos(0),
+                Interval::from_unix_nanos(0, 10).unwrap(),
+            ),
             "fix",
         );
         cell.lose(Health::Down, "gpsd went away");
@@ -220,7 +220,11 @@ mod tests {
         let verdicts: Vec<Verdict> = view.sources.iter().map(|s| s.verdict).collect();
         assert_eq!(
             verdicts,
-            vec![Verdict::InMajority, Verdict::InMajority, Verdict::Falseticker]
+            vec![
+                Verdict::InMajority,
+                Verdict::InMajority,
+                Verdict::Falseticker
+            ]
         );
     }
 }

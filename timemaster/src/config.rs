@@ -227,10 +227,11 @@ impl Config {
                     ));
                 }
                 if *pps_precision_ns < 0 {
-                    return Err(format!("source `{name}`: pps-precision-ns must not be negative"));
+                    return Err(format!(
+                        "source `{name}`: pps-precision-ns must not be negative"
+                    ));
                 }
-                parse_date(date_floor)
-                    .map_err(|e| format!("source `{name}`: date-floor: {e}"))?;
+                parse_date(date_floor).map_err(|e| format!("source `{name}`: date-floor: {e}"))?;
             }
         }
         Ok(())
@@ -241,7 +242,8 @@ impl Config {
 pub fn parse_date(text: &str) -> Result<i64, String> {
     let bad = || format!("`{text}` is not a date of the form YYYY-MM-DD");
     let mut parts = text.split('-');
-    let (Some(y), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(y), Some(m), Some(d), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(bad());
     };
@@ -252,7 +254,20 @@ pub fn parse_date(text: &str) -> Result<i64, String> {
     let month: i64 = m.parse().map_err(|_| bad())?;
     let day: i64 = d.parse().map_err(|_| bad())?;
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if !(1..=12).contains(&month) || day < 1 || day > month_days[(month - 1) as usize] {
         return Err(bad());
     }
@@ -316,7 +331,8 @@ mod tests {
 
     #[test]
     fn delay_range_must_be_ordered() {
-        let text = "[[source]]\nname = \"g\"\nkind = \"gpsd\"\nmin-delay-us = 10\nmax-delay-us = 5\n";
+        let text =
+            "[[source]]\nname = \"g\"\nkind = \"gpsd\"\nmin-delay-us = 10\nmax-delay-us = 5\n";
         assert!(parse(text, "m.toml").unwrap_err().contains("min-delay-us"));
     }
 

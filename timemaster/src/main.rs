@@ -78,7 +78,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("cannot listen on {}; is another timemaster running there?", config.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; is another timemaster running there?",
+                config.listen
+            )
+        })?;
     tracing::info!(listen = %config.listen, sources = config.sources.len(),
         max_falsetickers = config.max_falsetickers, drift_ppm = config.drift_ppm, "timemaster serving");
     tonic::transport::Server::builder()

@@ -27,20 +27,22 @@ fn parse_args() -> Result<Args, String> {
     };
     let mut iter = std::env::args().skip(1);
     while let Some(flag) = iter.next() {
-        let value = iter
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value"))?;
+        let value = iter.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--target" => args.target = value,
             "--calls" => args.calls = value.parse().map_err(|_| format!("bad --calls {value}"))?,
             "--seconds" => {
-                args.seconds = value.parse().map_err(|_| format!("bad --seconds {value}"))?
+                args.seconds = value
+                    .parse()
+                    .map_err(|_| format!("bad --seconds {value}"))?
             }
             _ => return Err(format!("unknown option {flag}")),
         }
     }
     if args.target.is_empty() {
-        return Err("usage: tt-measure --target unix:/path.sock|host:port [--calls N] [--seconds S]".into());
+        return Err(
+            "usage: tt-measure --target unix:/path.sock|host:port [--calls N] [--seconds S]".into(),
+        );
     }
     Ok(args)
 }
