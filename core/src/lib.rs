@@ -24,6 +24,7 @@
 mod intersect;
 mod interval;
 mod sample;
+pub mod shm;
 mod time;
 
 pub use intersect::{intersect, Agreement, IntersectError};

@@ -1,0 +1,416 @@
+//! The shared-memory record a timeslave publishes and clients read.
+//!
+//! One writer (the daemon), any number of readers, no locks: a seqlock.
+//! The writer makes the sequence odd, stores the fields, and makes it even
+//! again; a reader takes a copy between two equal, even reads of the
+//! sequence, and retries otherwise. Every field is an atomic, so a reader
+//! racing the writer sees old or new words, never undefined behaviour; the
+//! sequence check throws away any mix of the two.
+//!
+//! The record is plain data at fixed offsets (`repr(C)`), 128 bytes, two
+//! cache lines, so a reader in another language can follow the same steps
+//! from the layout below (all fields little-endian, as on every host this
+//! runs on):
+//!
+//! | offset | field | meaning |
+//! |---|---|---|
+//! | 0 | `magic` | `u64` bytes `"TTSHMv01"` |
+//! | 8 | `layout` | `u32` version (1) in the low half, `u32` record size (128) in the high half |
+//! | 16 | `sequence` | `u64`, odd while the writer is inside |
+//! | 24 | `local_ns` | `i64` CLOCK_BOOTTIME of the sample |
+//! | 32 | `earliest_ns` | `i64` UTC ns: true time at `local_ns` is not before this |
+//! | 40 | `latest_ns` | `i64` UTC ns: true time at `local_ns` is not after this |
+//! | 48 | `drift_ppb` | `u64` the writer's rate bound `rho` |
+//! | 56 | `void_after_ns` | `i64` CLOCK_BOOTTIME after which the record must not be used |
+//! | 64 | `status` | `u64` 1 synchronized, anything else unsynchronized |
+//!
+//! The daemon stamps `local_ns` with the same clock the client reads
+//! (`CLOCK_BOOTTIME`), so the client's `now()` is one clock read plus
+//! [`Sample::at`]: `[E + d - ceil(d rho), A + d + ceil(d rho)]` for
+//! `d = now - local_ns`, and only while `now <= void_after_ns`.
+
+use crate::{Drift, Interval, LocalInstant, Sample};
+use std::fmt;
+use std::sync::atomic::{fence, AtomicI64, AtomicU64, Ordering};
+
+/// `"TTSHMv01"` as a little-endian `u64`.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"TTSHMv01");
+/// The layout version this code writes and reads.
+pub const VERSION: u32 = 1;
+/// The record's size in bytes.
+pub const RECORD_SIZE: usize = std::mem::size_of::<SharedRecord>();
+
+const STATUS_SYNCHRONIZED: u64 = 1;
+/// How often a reader retries a copy the writer disturbed before it gives
+/// up. The writer holds the sequence odd for a handful of stores, so
+/// running out of retries means a writer that died inside, not bad luck.
+const READ_RETRIES: usize = 1_000;
+
+/// The record as it lies in shared memory. See the module documentation.
+#[repr(C, align(64))]
+#[derive(Debug, Default)]
+pub struct SharedRecord {
+    magic: AtomicU64,
+    layout: AtomicU64,
+    sequence: AtomicU64,
+    local_ns: AtomicI64,
+    earliest_ns: AtomicI64,
+    latest_ns: AtomicI64,
+    drift_ppb: AtomicU64,
+    void_after_ns: AtomicI64,
+    status: AtomicU64,
+    reserved: [AtomicU64; 7],
+}
+
+/// What the writer publishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Published {
+    /// True time lay in `sample.interval` at `sample.local`; carried
+    /// forward with `drift` it may be used until local instant
+    /// `void_after`.
+    Synchronized {
+        /// The combined sample.
+        sample: Sample,
+        /// The rate bound to carry it forward with.
+        drift: Drift,
+        /// After this local instant the record is void.
+        void_after: LocalInstant,
+    },
+    /// Nothing may be used.
+    Unsynchronized,
+}
+
+/// Why a reader got no interval from the record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShmError {
+    /// The magic number is wrong: not a truetime record (or not yet
+    /// written).
+    BadMagic(u64),
+    /// A layout this code does not know.
+    BadLayout {
+        /// The version found.
+        version: u32,
+        /// The size found.
+        size: u32,
+    },
+    /// The writer kept the record busy through every retry.
+    Busy,
+    /// The writer says it is unsynchronized.
+    Unsynchronized,
+    /// The record is past its void-after instant: the writer stopped
+    /// updating it.
+    Void {
+        /// How far past, nanoseconds.
+        late_ns: i64,
+    },
+    /// The local clock reads before the record's instant: the record comes
+    /// from another clock or another boot.
+    FromTheFuture {
+        /// By how much, nanoseconds.
+        ahead_ns: i64,
+    },
+    /// The stored interval is inverted.
+    Corrupt,
+}
+
+impl fmt::Display for ShmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShmError::BadMagic(found) => write!(
+                f,
+                "not a truetime record (magic {found:#018x}); is the path that of a timeslave's record?"
+            ),
+            ShmError::BadLayout { version, size } => write!(
+                f,
+                "record layout version {version} size {size} is not the {VERSION}/{RECORD_SIZE} this client reads; upgrade the client or the daemon"
+            ),
+            ShmError::Busy => write!(f, "the record stayed mid-update; the timeslave may have died while writing"),
+            ShmError::Unsynchronized => write!(f, "the timeslave is unsynchronized"),
+            ShmError::Void { late_ns } => write!(
+                f,
+                "the record is void: {} ms past its last valid instant; is the timeslave running?",
+                late_ns / 1_000_000
+            ),
+            ShmError::FromTheFuture { ahead_ns } => write!(
+                f,
+                "the record's instant is {ahead_ns} ns ahead of this host's CLOCK_BOOTTIME; it is from another boot or clock"
+            ),
+            ShmError::Corrupt => write!(f, "the record holds an inverted interval"),
+        }
+    }
+}
+
+impl std::error::Error for ShmError {}
+
+impl SharedRecord {
+    /// A zeroed record (no magic: readers refuse it until the first write).
+    pub fn new() -> Self {
+        SharedRecord::default()
+    }
+
+    /// Publishes `what`. Only one thread or process may write a record.
+    pub fn write(&self, what: Published) {
+        let before = self.sequence.load(Ordering::Relaxed);
+        // An odd sequence tells readers the fields are moving. The release
+        // fence keeps the field stores below from being seen before it.
+        self.sequence.store(before | 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+
+        self.magic.store(MAGIC, Ordering::Relaxed);
+        self.layout.store(
+            u64::from(VERSION) | ((RECORD_SIZE as u64) << 32),
+            Ordering::Relaxed,
+        );
+        match what {
+            Published::Synchronized {
+                sample,
+                drift,
+                void_after,
+            } => {
+                self.local_ns.store(sample.local.nanos(), Ordering::Relaxed);
+                self.earliest_ns
+                    .store(sample.interval.earliest().unix_nanos(), Ordering::Relaxed);
+                self.latest_ns
+                    .store(sample.interval.latest().unix_nanos(), Ordering::Relaxed);
+                self.drift_ppb.store(drift.ppb(), Ordering::Relaxed);
+                self.void_after_ns
+                    .store(void_after.nanos(), Ordering::Relaxed);
+                self.status.store(STATUS_SYNCHRONIZED, Ordering::Relaxed);
+            }
+            Published::Unsynchronized => {
+                self.status.store(0, Ordering::Relaxed);
+                self.void_after_ns.store(i64::MIN, Ordering::Relaxed);
+            }
+        }
+
+        // Even again: the release store publishes every field above.
+        self.sequence
+            .store((before | 1).wrapping_add(1), Ordering::Release);
+    }
+
+    /// A consistent copy of the record, or why there is none.
+    pub fn read(&self) -> Result<Published, ShmError> {
+        for _ in 0..READ_RETRIES {
+            let before = self.sequence.load(Ordering::Acquire);
+            if before & 1 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let magic = self.magic.load(Ordering::Relaxed);
+            let layout = self.layout.load(Ordering::Relaxed);
+            let local_ns = self.local_ns.load(Ordering::Relaxed);
+            let earliest_ns = self.earliest_ns.load(Ordering::Relaxed);
+            let latest_ns = self.latest_ns.load(Ordering::Relaxed);
+            let drift_ppb = self.drift_ppb.load(Ordering::Relaxed);
+            let void_after_ns = self.void_after_ns.load(Ordering::Relaxed);
+            let status = self.status.load(Ordering::Relaxed);
+            // The acquire fence orders the field loads before the second
+            // sequence load: if it still matches, no store hit them.
+            fence(Ordering::Acquire);
+            if self.sequence.load(Ordering::Relaxed) != before {
+                std::hint::spin_loop();
+                continue;
+            }
+
+            if magic != MAGIC {
+                return Err(ShmError::BadMagic(magic));
+            }
+            let version = (layout & 0xffff_ffff) as u32;
+            let size = (layout >> 32) as u32;
+            if version != VERSION || size as usize != RECORD_SIZE {
+                return Err(ShmError::BadLayout { version, size });
+            }
+            if status != STATUS_SYNCHRONIZED {
+                return Ok(Published::Unsynchronized);
+            }
+            let interval =
+                Interval::from_unix_nanos(earliest_ns, latest_ns).map_err(|_| ShmError::Corrupt)?;
+            return Ok(Published::Synchronized {
+                sample: Sample::new(LocalInstant::from_nanos(local_ns), interval),
+                drift: Drift::from_ppb(drift_ppb),
+                void_after: LocalInstant::from_nanos(void_after_ns),
+            });
+        }
+        Err(ShmError::Busy)
+    }
+
+    /// True time at local instant `now`, from the record: one consistent
+    /// copy, then [`Sample::at`]. Refuses a record that is unsynchronized,
+    /// void at `now`, or stamped after `now`.
+    pub fn interval_at(&self, now: LocalInstant) -> Result<Interval, ShmError> {
+        interval_from(self.read()?, now)
+    }
+}
+
+/// True time at `now` from a published record; see
+/// [`SharedRecord::interval_at`].
+pub fn interval_from(published: Published, now: LocalInstant) -> Result<Interval, ShmError> {
+    let Published::Synchronized {
+        sample,
+        drift,
+        void_after,
+    } = published
+    else {
+        return Err(ShmError::Unsynchronized);
+    };
+    if now > void_after {
+        return Err(ShmError::Void {
+            late_ns: now.nanos_since(void_after),
+        });
+    }
+    if now < sample.local {
+        // Carrying backwards would be sound, but a record from the future
+        // means the two sides do not share a clock; nothing it says holds.
+        return Err(ShmError::FromTheFuture {
+            ahead_ns: sample.local.nanos_since(now),
+        });
+    }
+    Ok(sample.at(now, drift))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    fn synchronized(local: i64, earliest: i64, latest: i64, void_after: i64) -> Published {
+        Published::Synchronized {
+            sample: Sample::new(
+                LocalInstant::from_nanos(local),
+                Interval::from_unix_nanos(earliest, latest).unwrap(),
+            ),
+            drift: Drift::from_ppm(200),
+            void_after: LocalInstant::from_nanos(void_after),
+        }
+    }
+
+    #[test]
+    fn layout_is_two_cache_lines() {
+        assert_eq!(RECORD_SIZE, 128);
+        assert_eq!(std::mem::align_of::<SharedRecord>(), 64);
+        assert_eq!(std::mem::offset_of!(SharedRecord, sequence), 16);
+        assert_eq!(std::mem::offset_of!(SharedRecord, local_ns), 24);
+        assert_eq!(std::mem::offset_of!(SharedRecord, status), 64);
+    }
+
+    #[test]
+    fn an_unwritten_record_is_refused() {
+        let record = SharedRecord::new();
+        assert_eq!(record.read(), Err(ShmError::BadMagic(0)));
+    }
+
+    #[test]
+    fn now_is_the_sample_carried_forward() {
+        let record = SharedRecord::new();
+        record.write(synchronized(
+            1_000,
+            5_000_000_000,
+            5_000_000_100,
+            10_000_000_000,
+        ));
+        // 1 s later at 200 ppm: each end moves 1 s and widens by 200 us.
+        let at = record
+            .interval_at(LocalInstant::from_nanos(1_000_001_000))
+            .unwrap();
+        assert_eq!(at.earliest().unix_nanos(), 6_000_000_000 - 200_000);
+        assert_eq!(at.latest().unix_nanos(), 6_000_000_100 + 200_000);
+    }
+
+    #[test]
+    fn void_future_and_unsynchronized_records_give_no_interval() {
+        let record = SharedRecord::new();
+        record.write(synchronized(1_000, 0, 10, 2_000));
+        assert_eq!(
+            record.interval_at(LocalInstant::from_nanos(2_001)),
+            Err(ShmError::Void { late_ns: 1 })
+        );
+        assert_eq!(
+            record.interval_at(LocalInstant::from_nanos(999)),
+            Err(ShmError::FromTheFuture { ahead_ns: 1 })
+        );
+        record.write(Published::Unsynchronized);
+        assert_eq!(
+            record.interval_at(LocalInstant::from_nanos(1_500)),
+            Err(ShmError::Unsynchronized)
+        );
+    }
+
+    #[test]
+    fn a_wrong_layout_is_refused() {
+        let record = SharedRecord::new();
+        record.write(synchronized(0, 0, 0, 0));
+        record.layout.store(2 | (128 << 32), Ordering::Relaxed);
+        assert_eq!(
+            record.read(),
+            Err(ShmError::BadLayout {
+                version: 2,
+                size: 128
+            })
+        );
+    }
+
+    #[test]
+    fn a_writer_stuck_inside_makes_readers_give_up() {
+        let record = SharedRecord::new();
+        record.write(synchronized(0, 0, 0, 0));
+        record.sequence.fetch_add(1, Ordering::Relaxed);
+        assert_eq!(record.read(), Err(ShmError::Busy));
+    }
+
+    /// A writer publishes as fast as it can; every record it writes
+    /// satisfies `latest - earliest == local` and `void_after == 2 local`.
+    /// Readers check that relation on every copy they accept: a torn copy
+    /// (fields from two writes) breaks it.
+    #[test]
+    fn readers_never_accept_a_torn_record() {
+        let record = Arc::new(SharedRecord::new());
+        record.write(synchronized(1, 0, 1, 2));
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let record = Arc::clone(&record);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut n: i64 = 1;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    record.write(synchronized(n, n * 7, n * 8, 2 * n));
+                }
+                n
+            })
+        };
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let record = Arc::clone(&record);
+                std::thread::spawn(move || {
+                    let mut accepted = 0u64;
+                    for _ in 0..200_000 {
+                        match record.read() {
+                            Ok(Published::Synchronized {
+                                sample, void_after, ..
+                            }) => {
+                                let n = sample.local.nanos();
+                                if n == 1 {
+                                    assert_eq!(sample.interval.width_ns(), 1);
+                                    continue;
+                                }
+                                assert_eq!(sample.interval.earliest().unix_nanos(), 7 * n);
+                                assert_eq!(sample.interval.latest().unix_nanos(), 8 * n);
+                                assert_eq!(void_after.nanos(), 2 * n);
+                                accepted += 1;
+                            }
+                            Ok(Published::Unsynchronized) => panic!("never written"),
+                            Err(ShmError::Busy) => {}
+                            Err(e) => panic!("unexpected {e}"),
+                        }
+                    }
+                    accepted
+                })
+            })
+            .collect();
+        let accepted: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+        stop.store(true, Ordering::Relaxed);
+        let writes = writer.join().unwrap();
+        assert!(accepted > 0, "no reader got a copy in {writes} writes");
+    }
+}
