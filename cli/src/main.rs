@@ -1,1 +1,173 @@
-fn main() {}
+//! tt-cli: asks a timeslave (or a timemaster) for the time and its state.
+//!
+//! Exit status: 0 synchronized, 1 unsynchronized, 2 for an error (no
+//! server, bad arguments, a garbled answer), with one line on stderr.
+
+mod format;
+mod render;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+use std::time::Duration;
+use tt_proto::v1::{NowRequest, StatusRequest};
+use tt_proto::NowAnswer;
+
+/// Query a truetime server: a timeslave on its Unix socket (the default)
+/// or any timeslave or timemaster over TCP.
+#[derive(Parser, Debug)]
+#[command(name = "tt-cli", version, about)]
+struct Args {
+    /// The timeslave's Unix socket.
+    #[arg(long, value_name = "PATH", default_value = tt_client::DEFAULT_SOCKET, global = true)]
+    socket: String,
+    /// Use TCP instead of the socket: a timeslave or a timemaster.
+    #[arg(long, value_name = "HOST:PORT", global = true)]
+    address: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The current interval: midpoint ± half width, its ends, and status.
+    Now,
+    /// Every master or source with its offset, width, age and verdict, then
+    /// the combined interval.
+    Status,
+}
+
+/// How long one request may take, connection included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+const EXIT_SYNCHRONIZED: u8 = 0;
+const EXIT_UNSYNCHRONIZED: u8 = 1;
+const EXIT_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(error) => return argument_error(&error),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("tt-cli: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    match runtime.block_on(run(&args)) {
+        Ok((text, synchronized)) => {
+            println!("{text}");
+            ExitCode::from(if synchronized {
+                EXIT_SYNCHRONIZED
+            } else {
+                EXIT_UNSYNCHRONIZED
+            })
+        }
+        Err(message) => {
+            eprintln!("tt-cli: {message}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// Help and version go to stdout with status 0; any other argument error
+/// is one line on stderr with status 2.
+fn argument_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        let _ = error.print();
+        return ExitCode::SUCCESS;
+    }
+    if matches!(
+        error.kind(),
+        ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        eprintln!("tt-cli: a command is needed, now or status; see tt-cli --help");
+        return ExitCode::from(EXIT_ERROR);
+    }
+    let rendered = error.render().to_string();
+    let first = rendered.lines().next().unwrap_or("bad arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!("tt-cli: {first}; see tt-cli --help");
+    ExitCode::from(EXIT_ERROR)
+}
+
+/// Asks the server and returns the text to print and whether it is
+/// synchronized, or an error line.
+async fn run(args: &Args) -> Result<(String, bool), String> {
+    let target = args.address.as_deref().unwrap_or(&args.socket);
+    let work = async {
+        let mut client = tt_client::connect(target)
+            .await
+            .map_err(|e| e.to_string())?;
+        match args.command {
+            Command::Now => {
+                let response = client
+                    .now(NowRequest {})
+                    .await
+                    .map_err(|status| failed(target, &status))?
+                    .into_inner();
+                let answer = response
+                    .check()
+                    .map_err(|bad| format!("{target} sent an answer that makes no sense: {bad}"))?;
+                let text = if args.json {
+                    render::now_json(&answer).to_string()
+                } else {
+                    render::now_text(&answer)
+                };
+                Ok((text, is_synchronized(&answer)))
+            }
+            Command::Status => {
+                let status = client
+                    .status(StatusRequest {})
+                    .await
+                    .map_err(|status| failed(target, &status))?
+                    .into_inner();
+                let combined = status
+                    .combined
+                    .as_ref()
+                    .ok_or_else(|| format!("{target} sent a status without a combined interval"))?
+                    .check()
+                    .map_err(|bad| {
+                        format!("{target} sent a combined interval that makes no sense: {bad}")
+                    })?;
+                let text = if args.json {
+                    render::status_json(&status, &combined).to_string()
+                } else {
+                    render::status_text(&status, &combined)
+                };
+                Ok((text, is_synchronized(&combined)))
+            }
+        }
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "no answer from {target} within {} s; is the server stuck?",
+                REQUEST_TIMEOUT.as_secs()
+            ))
+        })
+}
+
+fn is_synchronized(answer: &NowAnswer) -> bool {
+    matches!(answer, NowAnswer::Synchronized(_))
+}
+
+fn failed(target: &str, status: &tonic::Status) -> String {
+    format!(
+        "{target} answered with an error: {:?}: {}",
+        status.code(),
+        status.message()
+    )
+}

@@ -1,0 +1,296 @@
+//! tt-cli run as a process against servers in this test, on a Unix socket
+//! and on TCP: what it prints and how it exits.
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use tokio::net::{TcpListener, UnixListener};
+use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
+use tonic::{Request, Response, Status};
+use tt_core::Interval;
+use tt_proto::v1::true_time_server::{TrueTime, TrueTimeServer};
+use tt_proto::v1::{Member, NowRequest, NowResponse, StatusRequest, StatusResponse, Verdict};
+
+/// 2024-02-29T00:00:00Z: 19 782 days after the epoch (54 years with 13 leap
+/// days to 2024-01-01, then 59 days).
+const LEAP_DAY_NS: i64 = 19_782 * 86_400 * 1_000_000_000;
+
+#[derive(Clone, Copy)]
+enum Fake {
+    /// [LEAP_DAY, LEAP_DAY + 1.624 ms], and a status with three masters.
+    Synchronized,
+    /// Unsynchronized, "no GPS fix".
+    Unsynchronized,
+    /// An inverted interval.
+    Garbage,
+}
+
+#[tonic::async_trait]
+impl TrueTime for Fake {
+    async fn now(&self, _: Request<NowRequest>) -> Result<Response<NowResponse>, Status> {
+        let answer = match self {
+            Fake::Synchronized => NowResponse::synchronized(
+                Interval::from_unix_nanos(LEAP_DAY_NS, LEAP_DAY_NS + 1_624_000).expect("ordered"),
+            ),
+            Fake::Unsynchronized => NowResponse::unsynchronized("no GPS fix"),
+            Fake::Garbage => {
+                let mut answer =
+                    NowResponse::synchronized(Interval::from_unix_nanos(0, 0).expect("ordered"));
+                answer.earliest_unix_ns = 10;
+                answer
+            }
+        };
+        Ok(Response::new(answer))
+    }
+
+    async fn status(
+        &self,
+        request: Request<StatusRequest>,
+    ) -> Result<Response<StatusResponse>, Status> {
+        let combined = self.now(Request::new(NowRequest {})).await?.into_inner();
+        let _ = request;
+        let member =
+            |name: &str, interval: Option<(i64, i64)>, age_ns, verdict: Verdict, detail: &str| {
+                Member {
+                    name: name.to_string(),
+                    kind: "master".to_string(),
+                    has_interval: interval.is_some(),
+                    earliest_unix_ns: interval.map_or(0, |iv| iv.0),
+                    latest_unix_ns: interval.map_or(0, |iv| iv.1),
+                    age_ns,
+                    verdict: verdict as i32,
+                    detail: detail.to_string(),
+                }
+            };
+        Ok(Response::new(StatusResponse {
+            role: "timeslave".to_string(),
+            version: "9.9.9".to_string(),
+            combined: Some(combined),
+            quorum: 2,
+            max_falsetickers: 1,
+            members: vec![
+                // Midpoint LEAP_DAY + 1.312 ms; the combined midpoint is
+                // LEAP_DAY + 0.812 ms: offset +0.500 ms.
+                member(
+                    "127.0.0.1:7371",
+                    Some((LEAP_DAY_NS + 312_000, LEAP_DAY_NS + 2_312_000)),
+                    250_000_000,
+                    Verdict::InMajority,
+                    "in the majority",
+                ),
+                // Midpoint LEAP_DAY - 3 s + 0.812 ms: offset -3000.000 ms.
+                member(
+                    "127.0.0.1:7372",
+                    Some((
+                        LEAP_DAY_NS - 3_000_000_000,
+                        LEAP_DAY_NS - 3_000_000_000 + 1_624_000,
+                    )),
+                    1_500_000_000,
+                    Verdict::Falseticker,
+                    "misses the majority",
+                ),
+                member(
+                    "127.0.0.1:7373",
+                    None,
+                    -1,
+                    Verdict::Unreachable,
+                    "connection refused",
+                ),
+            ],
+            uptime_ns: 61_000_000_000,
+            drift_ppb: 200_000,
+        }))
+    }
+}
+
+/// A directory removed when the test ends, pass or fail.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!("tt-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn serve_tcp(fake: Fake) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TrueTimeServer::new(fake))
+            .serve_with_incoming(TcpListenerStream::new(listener)),
+    );
+    address
+}
+
+fn serve_unix(fake: Fake, path: &std::path::Path) {
+    let listener = UnixListener::bind(path).expect("bind");
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TrueTimeServer::new(fake))
+            .serve_with_incoming(UnixListenerStream::new(listener)),
+    );
+}
+
+/// Runs tt-cli with `args` off the async threads, so the servers keep
+/// answering while it waits.
+async fn cli(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_tt-cli"))
+            .args(&args)
+            .output()
+            .expect("run tt-cli")
+    })
+    .await
+    .expect("join")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("utf-8")
+}
+
+/// The single stderr line of a failed run with status 2.
+fn error_line(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
+    assert!(output.stdout.is_empty());
+    assert_eq!(stderr.lines().count(), 1, "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr.trim_end().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn now_over_the_socket_and_tcp() {
+    let dir = TempDir::new("now");
+    let socket = dir.0.join("slave.sock");
+    serve_unix(Fake::Synchronized, &socket);
+    let socket = socket.to_str().expect("utf-8").to_string();
+    let tcp = serve_tcp(Fake::Synchronized).await;
+
+    // Midpoint LEAP_DAY + 812 us, radius ceil(1_624_000 / 2) = 812 us.
+    let expected = "2024-02-29T00:00:00.000812000Z ± 0.812 ms  \
+                    [2024-02-29T00:00:00.000000000Z .. 2024-02-29T00:00:00.001624000Z]  \
+                    synchronized\n";
+    let output = cli(&["--socket", &socket, "now"]).await;
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(stdout(&output), expected);
+    let output = cli(&["now", "--address", &tcp]).await;
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(stdout(&output), expected);
+
+    let output = cli(&["--socket", &socket, "now", "--json"]).await;
+    assert_eq!(output.status.code(), Some(0));
+    let json: Value = serde_json::from_str(&stdout(&output)).expect("json");
+    assert_eq!(json["earliest_unix_ns"], LEAP_DAY_NS);
+    assert_eq!(json["latest_unix_ns"], LEAP_DAY_NS + 1_624_000);
+    assert_eq!(json["width_ns"], 1_624_000);
+    assert_eq!(json["status"], "synchronized");
+    assert_eq!(json["reason"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsynchronized_exits_one() {
+    let tcp = serve_tcp(Fake::Unsynchronized).await;
+    let output = cli(&["--address", &tcp, "now"]).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout(&output), "unsynchronized: no GPS fix\n");
+
+    let output = cli(&["--address", &format!("http://{tcp}"), "--json", "now"]).await;
+    assert_eq!(output.status.code(), Some(1));
+    let json: Value = serde_json::from_str(&stdout(&output)).expect("json");
+    assert_eq!(json["status"], "unsynchronized");
+    assert_eq!(json["reason"], "no GPS fix");
+    assert_eq!(json["earliest_unix_ns"], Value::Null);
+
+    let output = cli(&["--address", &tcp, "status"]).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("combined: unsynchronized: no GPS fix"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_table_and_json() {
+    let tcp = serve_tcp(Fake::Synchronized).await;
+    let output = cli(&["--address", &tcp, "status"]).await;
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    // Columns: the widest of header and cells, two spaces apart; numbers
+    // right-aligned ("-3000.000" is as wide as "OFFSET ms").
+    assert_eq!(
+        lines[..4],
+        [
+            "NAME            KIND    OFFSET ms  WIDTH ms  AGE s  VERDICT      DETAIL",
+            "127.0.0.1:7371  master     +0.500     2.000    0.2  in majority  in the majority",
+            "127.0.0.1:7372  master  -3000.000     1.624    1.5  falseticker  misses the majority",
+            "127.0.0.1:7373  master          -         -      -  unreachable  connection refused",
+        ]
+    );
+    assert_eq!(lines[4], "");
+    assert!(lines[5].starts_with("combined: 2024-02-29T00:00:00.000812000Z ± 0.812 ms"));
+    assert!(lines[5].ends_with("synchronized"));
+    assert_eq!(
+        lines[6],
+        "quorum: 2 must agree; up to 1 falseticker tolerated"
+    );
+    assert_eq!(
+        lines[7],
+        "uptime: 61.0 s (timeslave 9.9.9, drift bound 200000 ppb)"
+    );
+
+    let output = cli(&["--address", &tcp, "status", "--json"]).await;
+    assert_eq!(output.status.code(), Some(0));
+    let json: Value = serde_json::from_str(&stdout(&output)).expect("json");
+    assert_eq!(json["role"], "timeslave");
+    assert_eq!(json["quorum"], 2);
+    assert_eq!(json["combined"]["status"], "synchronized");
+    assert_eq!(json["members"][0]["offset_ns"], 500_000);
+    assert_eq!(json["members"][1]["offset_ns"], -3_000_000_000i64);
+    assert_eq!(json["members"][1]["verdict"], "falseticker");
+    assert_eq!(json["members"][2]["verdict"], "unreachable");
+    assert_eq!(json["members"][2]["width_ns"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_one_line_and_exit_two() {
+    let dir = TempDir::new("errors");
+    let absent = dir.0.join("absent.sock");
+    let absent = absent.to_str().expect("utf-8");
+    let line = error_line(&cli(&["--socket", absent, "now"]).await);
+    assert_eq!(
+        line,
+        format!("tt-cli: no timeslave socket at {absent}; is timeslave running?")
+    );
+
+    let garbage = serve_tcp(Fake::Garbage).await;
+    let line = error_line(&cli(&["--address", &garbage, "now"]).await);
+    assert!(line.contains("makes no sense"), "{line}");
+    assert!(line.contains("inverted"), "{line}");
+
+    let line = error_line(&cli(&["--address", "no port here", "now"]).await);
+    assert!(line.contains("is not a server address"), "{line}");
+
+    let line = error_line(&cli(&[]).await);
+    assert_eq!(
+        line,
+        "tt-cli: a command is needed, now or status; see tt-cli --help"
+    );
+    for args in [&["frobnicate"][..], &["now", "--bogus"][..]] {
+        let line = error_line(&cli(args).await);
+        assert!(line.starts_with("tt-cli: "), "{line}");
+        assert!(line.ends_with("see tt-cli --help"), "{line}");
+    }
+
+    let help = cli(&["--help"]).await;
+    assert_eq!(help.status.code(), Some(0));
+    assert!(stdout(&help).contains("--address"));
+}
