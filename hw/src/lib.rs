@@ -6,6 +6,8 @@
 //! Drivers know nothing of gRPC; the master knows nothing of devices.
 #![deny(missing_docs)]
 
+pub mod gpsd;
+pub mod kernel;
 pub mod source;
 
 pub use source::{Health, SourceCell, SourceState};
