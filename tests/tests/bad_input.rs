@@ -57,7 +57,7 @@ fn master_with_a_malformed_config_names_key_and_line() {
     // at the key: either is a line a person can go to.
     assert!(line.contains("line 3") || line.contains("line 6"), "{line}");
 
-    std::fs::write(&path, "drift-ppm = [1, 2\n").unwrap();
+    std::fs::write(&path, "listen = 127.0.0.1:7371\n").unwrap();
     let output = run(&bin("timemaster"), &["--config", path.to_str().unwrap()]);
     let (code, line) = one_line_error(&output);
     assert_eq!(code, 2);
@@ -65,13 +65,13 @@ fn master_with_a_malformed_config_names_key_and_line() {
 }
 
 #[test]
-fn slave_with_an_unknown_master_address_says_which() {
+fn slave_with_an_unusable_master_address_says_which() {
     let dir = TempDir::new("badmaster");
     let path = dir.path().join("slave.toml");
     std::fs::write(
         &path,
         format!(
-            "masters = [\"no-such-host.invalid:7371\"]\nmax-falsetickers = 0\nlisten = \"\"\nsocket = \"{}\"\n",
+            "masters = [\"master-one\"]\nmax-falsetickers = 0\nlisten = \"\"\nsocket = \"{}\"\n",
             dir.path().join("s.sock").display()
         ),
     )
@@ -79,7 +79,7 @@ fn slave_with_an_unknown_master_address_says_which() {
     let output = run(&bin("timeslave"), &["--config", path.to_str().unwrap()]);
     let (code, line) = one_line_error(&output);
     assert_eq!(code, 2);
-    assert!(line.contains("no-such-host.invalid"), "{line}");
+    assert!(line.contains("master-one"), "{line}");
 }
 
 #[test]
