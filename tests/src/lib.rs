@@ -1,3 +1,4 @@
 //! Integration tests across processes live in tests/.
 
+pub mod gpsfake;
 pub mod procs;

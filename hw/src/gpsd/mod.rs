@@ -171,6 +171,7 @@ where
             Ok(stream) => {
                 tracing::info!("connected to gpsd");
                 let end = serve(stream, &config, &cell, &mut on_taken, &mut logs).await;
+                logs.receiving = false;
                 if connected_at.elapsed() >= HEALTHY_CONNECTION {
                     backoff = INITIAL_BACKOFF;
                 }

@@ -19,7 +19,9 @@
 //! per sentence), with `rtime` = gpsd's wall clock at that later moment.
 //! gpsd sends a TOFF only once it has had a fix and only for a second newer
 //! than the last one it latched, so not for every TPV (not for the 2 Hz
-//! half-seconds, not for repeated TPVs of one second). gpsfake has no PPS
+//! half-seconds, not for repeated TPVs of one second), and for some
+//! receivers not at all: for firefly-II (RMC and ZDA each second, every GGA
+//! with a bad checksum) gpsd 3.22 sent TPVs but no TOFF. gpsfake has no PPS
 //! line, so no PPS message was seen; the PPS format is gpsd's
 //! `{"class":"PPS","device":...,"real_sec":S,"real_nsec":0,"clock_sec":C,
 //! "clock_nsec":N,"precision":-20}` (`qErr` may follow).
