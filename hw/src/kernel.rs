@@ -4,10 +4,10 @@
 //! `adjtimex(2)` with `modes = 0` only reads. Among what it returns:
 //!
 //! * `maxerror` (µs): the maximum error of `CLOCK_REALTIME` against true
-//!   time. The disciplining daemon sets it (ntpd, chronyd: root delay / 2 +
-//!   root dispersion, the root distance of RFC 5905 §11.2) and the kernel
-//!   adds 500 µs every second after (`MAXFREQ`, 500 ppm, RFC 5905 §11.3;
-//!   `second_overflow()` in the kernel), so it stays a bound while the
+//!   time. The disciplining daemon sets it (ntpd and chronyd from the root
+//!   distance of RFC 5905: root delay / 2 + root dispersion) and the kernel
+//!   adds 500 µs every second after (`MAXFREQ`, 500 ppm, in
+//!   `second_overflow()`, kernel/time/ntp.c), so it stays a bound while the
 //!   daemon is silent. At 16 s (`NTP_PHASE_LIMIT`) the kernel gives up and
 //!   sets `STA_UNSYNC`.
 //! * `esterror` (µs): the daemon's estimate of the error; a statistic, not
@@ -89,8 +89,9 @@ impl fmt::Display for NoSample {
 /// latest   = R + m + s
 /// ```
 ///
-/// `maxerror` bounds |wall clock - true time| (adjtimex(2); RFC 5905
-/// §11.2 root distance, grown by the kernel at 500 ppm). It is a step
+/// `maxerror` bounds |wall clock - true time| (adjtimex(2); RFC 5905's
+/// root distance as the daemon set it, grown by the kernel at 500 ppm). It
+/// is a step
 /// function (the kernel adds 500 µs once a second), so a single read before
 /// or after the pair could miss a step; the larger of the two reads around
 /// it bounds the error at the pair, since between daemon updates maxerror

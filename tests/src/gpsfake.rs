@@ -100,11 +100,15 @@ impl Gpsfake {
                     self.stderr()
                 ));
             }
-            if self.gpsd_pid.is_some()
-                && std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200))
-                    .is_ok()
-            {
-                return Ok(());
+            if let Some(pid) = self.gpsd_pid {
+                let connected =
+                    std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200))
+                        .is_ok();
+                // Still ours after the connect: had our gpsd failed to bind
+                // the port, it would have exited.
+                if connected && is_gpsd_on_port(pid, self.port) {
+                    return Ok(());
+                }
             }
             if Instant::now() >= deadline {
                 return Err(format!(

@@ -2,8 +2,9 @@
 //! timebase, with a bound on what the wall clock may have done meanwhile.
 //!
 //! gpsd stamps what it sees with `CLOCK_REALTIME`, which a time daemon may
-//! slew (at most 500 ppm, the most ntpd, chrony and the kernel's own
-//! `adjtime` apply: adjtimex(2), RFC 5905 §11.3's `MAXFREQ`) or step. We
+//! slew or step. The kernel caps a slew at 500 ppm (`MAXFREQ` in
+//! `include/linux/timex.h`, the frequency limit of the kernel clock model
+//! of RFC 1589; adjtimex(2)), the bound used here. We
 //! read a [`ClockPair`] (local, wall, local) as each line arrives and map
 //! the stamp through it.
 
