@@ -474,6 +474,20 @@ mod tests {
     }
 
     #[test]
+    fn example_config_parses_and_shows_every_default() {
+        let text = include_str!("../../deploy/timeslave.example.toml");
+        let example = parse(text, "timeslave.example.toml").unwrap();
+        let masters = "masters = [\"127.0.0.1:7371\", \"127.0.0.1:7372\", \"127.0.0.1:7373\"]";
+        let mut defaults = parse(masters, "timeslave.example.toml").unwrap();
+        // Only where the masters were written differs.
+        for (from_example, from_defaults) in example.masters.iter().zip(&mut defaults.masters) {
+            assert_eq!(from_example.line, Some(7));
+            from_defaults.line = from_example.line;
+        }
+        assert_eq!(example, defaults);
+    }
+
+    #[test]
     fn default_falsetickers_follow_the_count() {
         for (n, f) in [(1, 0), (2, 0), (3, 1), (4, 1), (5, 2), (7, 3)] {
             let list: Vec<String> = (1..=n).map(|i| format!("\"m:{i}\"")).collect();
