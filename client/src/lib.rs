@@ -13,6 +13,8 @@
 #![deny(missing_docs)]
 
 mod connect;
+mod source;
 
 pub use connect::{connect, ConnectError, Target, DEFAULT_SOCKET};
+pub use source::{TimeError, TimeSource};
 pub use tt_proto::v1::true_time_client::TrueTimeClient;
