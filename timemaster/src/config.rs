@@ -28,6 +28,18 @@ pub struct Config {
     /// The time sources.
     #[serde(default = "default_sources", rename = "source")]
     pub sources: Vec<SourceConfig>,
+    /// Other masters this one compares itself with, host:port.
+    #[serde(default)]
+    pub peers: Vec<String>,
+    /// How many peers may be wrong at once; default `(peers - 1) / 2`.
+    #[serde(default)]
+    pub peer_max_falsetickers: Option<usize>,
+    /// How often each peer is polled, ms.
+    #[serde(default = "default_peer_poll_interval_ms")]
+    pub peer_poll_interval_ms: u64,
+    /// How long one peer answer may take, ms.
+    #[serde(default = "default_peer_timeout_ms")]
+    pub peer_timeout_ms: u64,
 }
 
 /// How logs are written.
@@ -99,6 +111,12 @@ fn default_drift_ppm() -> u64 {
 fn default_max_sample_age_ms() -> u64 {
     3_000
 }
+fn default_peer_poll_interval_ms() -> u64 {
+    1_000
+}
+fn default_peer_timeout_ms() -> u64 {
+    500
+}
 fn default_log_format() -> LogFormat {
     LogFormat::Human
 }
@@ -148,6 +166,10 @@ impl Default for Config {
             max_falsetickers: 0,
             max_sample_age_ms: default_max_sample_age_ms(),
             log_format: default_log_format(),
+            peers: Vec::new(),
+            peer_max_falsetickers: None,
+            peer_poll_interval_ms: default_peer_poll_interval_ms(),
+            peer_timeout_ms: default_peer_timeout_ms(),
             sources: default_sources(),
         }
     }
@@ -178,7 +200,45 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
 }
 
 impl Config {
+    /// `f` for the peers: as configured, else `(peers - 1) / 2`.
+    pub fn peer_falsetickers(&self) -> usize {
+        self.peer_max_falsetickers
+            .unwrap_or(self.peers.len().saturating_sub(1) / 2)
+    }
+
+    fn validate_peers(&self) -> Result<(), String> {
+        for peer in &self.peers {
+            let valid = peer.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+            });
+            if !valid {
+                return Err(format!(
+                    "peer `{peer}` is not host:port (for example \"10.0.0.2:7371\")"
+                ));
+            }
+        }
+        let f = self.peer_falsetickers();
+        if !self.peers.is_empty() && 2 * f >= self.peers.len() {
+            return Err(format!(
+                "peer-max-falsetickers = {f} needs at least {} peers (2f + 1), {} configured",
+                2 * f + 1,
+                self.peers.len()
+            ));
+        }
+        if self.peer_poll_interval_ms == 0 || self.peer_timeout_ms == 0 {
+            return Err("peer-poll-interval-ms and peer-timeout-ms must be above 0".to_string());
+        }
+        if self.peer_timeout_ms > self.peer_poll_interval_ms {
+            return Err(format!(
+                "peer-timeout-ms = {} exceeds peer-poll-interval-ms = {}",
+                self.peer_timeout_ms, self.peer_poll_interval_ms
+            ));
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(), String> {
+        self.validate_peers()?;
         let n = self.sources.len();
         if n == 0 {
             return Err("no [[source]] configured: a master needs at least one".to_string());
@@ -334,6 +394,25 @@ mod tests {
         let text =
             "[[source]]\nname = \"g\"\nkind = \"gpsd\"\nmin-delay-us = 10\nmax-delay-us = 5\n";
         assert!(parse(text, "m.toml").unwrap_err().contains("min-delay-us"));
+    }
+
+    #[test]
+    fn peers_are_checked() {
+        let config = parse(
+            "peers = [\"127.0.0.1:7372\", \"m3.example:7371\"]\n",
+            "m.toml",
+        )
+        .unwrap();
+        // Two peers: both must agree (f = 0).
+        assert_eq!(config.peer_falsetickers(), 0);
+        let err = parse("peers = [\"127.0.0.1\"]\n", "m.toml").unwrap_err();
+        assert!(err.contains("not host:port"), "{err}");
+        let err = parse(
+            "peers = [\"a:1\", \"b:2\"]\npeer-max-falsetickers = 1\n",
+            "m.toml",
+        )
+        .unwrap_err();
+        assert!(err.contains("needs at least 3 peers"), "{err}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod assess;
 mod config;
+mod peers;
 mod service;
 
 use anyhow::Context;
@@ -73,7 +74,34 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             .unwrap_or(i64::MAX / NANOS_PER_SEC)
             .saturating_mul(1_000_000),
     };
-    let service = Arc::new(service::MasterService::new(cells, rules, Boottime));
+    let clock = Arc::new(Boottime);
+    let peer_table: peers::PeerTable = Arc::new(std::sync::Mutex::new(
+        config
+            .peers
+            .iter()
+            .map(|address| peers::Peer {
+                address: address.clone(),
+                last: peers::PeerPoll::Pending,
+            })
+            .collect(),
+    ));
+    let peer_poll = Duration::from_millis(config.peer_poll_interval_ms);
+    let peer_rules = peers::PeerRules {
+        drift: rules.drift,
+        max_falsetickers: config.peer_falsetickers(),
+        // An answer counts for two poll intervals: one poll may be lost.
+        max_age_ns: i64::try_from(peer_poll.as_nanos().saturating_mul(2)).unwrap_or(i64::MAX),
+    };
+    peers::spawn_pollers(
+        &peer_table,
+        Arc::clone(&clock),
+        rules.drift,
+        peer_poll,
+        Duration::from_millis(config.peer_timeout_ms),
+    );
+    let service = Arc::new(service::MasterService::new(
+        cells, rules, peer_table, peer_rules, clock,
+    ));
     tokio::spawn(log_state_changes(Arc::clone(&service)));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -139,25 +167,28 @@ fn start_sources(config: &Config) -> anyhow::Result<Vec<SourceCell>> {
     Ok(cells)
 }
 
-/// Logs once per change between synchronized and unsynchronized.
+/// Logs once per change of what the master serves: synchronized, out of
+/// service because its peers outvote it, or unsynchronized.
 async fn log_state_changes(service: Arc<service::MasterService<Boottime>>) {
-    let mut synchronized: Option<bool> = None;
+    let mut last: Option<(bool, bool)> = None;
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     loop {
         ticker.tick().await;
-        let (view, _) = service.assess_now();
-        let now_synchronized = view.combined.is_ok();
-        if synchronized == Some(now_synchronized) {
+        let view = service.view();
+        let outvoted = matches!(view.standing, peers::Standing::Outvoted(_));
+        let state = (view.assessment.combined.is_ok(), outvoted);
+        if last == Some(state) {
             continue;
         }
-        synchronized = Some(now_synchronized);
-        match &view.combined {
-            Ok(interval) => tracing::info!(
+        last = Some(state);
+        match (&view.standing, &view.assessment.combined) {
+            (peers::Standing::Outvoted(reason), _) => tracing::warn!(%reason, "out of service"),
+            (_, Ok(interval)) => tracing::info!(
                 width_us = interval.width_ns() / 1000,
-                agreeing = view.needed,
+                agreeing = view.assessment.needed,
                 "synchronized"
             ),
-            Err(reason) => tracing::warn!(%reason, "unsynchronized"),
+            (_, Err(reason)) => tracing::warn!(%reason, "unsynchronized"),
         }
     }
 }

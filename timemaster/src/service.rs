@@ -2,6 +2,7 @@
 //! the instant the request is served.
 
 use crate::assess::{assess, Assessment, Rules};
+use crate::peers::{self, JudgedPeer, PeerRules, PeerTable, Standing};
 use tonic::{Request, Response, Status};
 use tt_clock::LocalClock;
 use tt_core::LocalInstant;
@@ -13,36 +14,77 @@ use tt_proto::v1::{Member, NowRequest, NowResponse, StatusRequest, StatusRespons
 pub struct MasterService<C> {
     cells: Vec<SourceCell>,
     rules: Rules,
-    clock: C,
+    peers: PeerTable,
+    peer_rules: PeerRules,
+    clock: std::sync::Arc<C>,
     started: LocalInstant,
 }
 
+/// The master's view at one instant: its sources judged, and itself
+/// judged against its peers.
+pub struct View {
+    /// The sources and their combination.
+    pub assessment: Assessment,
+    /// How the combination stands against the peers.
+    pub standing: Standing,
+    /// Each peer as judged.
+    pub peers: Vec<JudgedPeer>,
+    /// The local instant of the view.
+    pub now: LocalInstant,
+}
+
 impl<C: LocalClock> MasterService<C> {
-    /// A service over `cells`, judged by `rules`, reading `clock`.
-    pub fn new(cells: Vec<SourceCell>, rules: Rules, clock: C) -> Self {
+    /// A service over `cells` judged by `rules`, checked against `peers`
+    /// by `peer_rules`, reading `clock`.
+    pub fn new(
+        cells: Vec<SourceCell>,
+        rules: Rules,
+        peers: PeerTable,
+        peer_rules: PeerRules,
+        clock: std::sync::Arc<C>,
+    ) -> Self {
         let started = clock.now();
         MasterService {
             cells,
             rules,
+            peers,
+            peer_rules,
             clock,
             started,
         }
     }
 
-    /// Judges the sources now. The local clock is read once, after the
-    /// sources' states are copied, so every sample is older than the
+    /// Judges the sources and the peers now. The local clock is read once,
+    /// after every state is copied, so every sample is older than the
     /// instant it is carried to (carrying forward widens; it never
     /// narrows).
-    pub fn assess_now(&self) -> (Assessment, LocalInstant) {
+    pub fn view(&self) -> View {
         let states = self.cells.iter().map(SourceCell::snapshot).collect();
+        let peer_polls = peers::snapshot(&self.peers);
         let now = self.clock.now();
-        (assess(states, now, &self.rules), now)
+        let assessment = assess(states, now, &self.rules);
+        let (standing, peers) = peers::judge(
+            assessment.combined.as_ref().ok().copied(),
+            &peer_polls,
+            now,
+            &self.peer_rules,
+        );
+        View {
+            assessment,
+            standing,
+            peers,
+            now,
+        }
     }
 }
 
-/// The `Now` answer for an assessment.
-pub fn now_response(view: &Assessment) -> NowResponse {
-    match &view.combined {
+/// The `Now` answer for a view: the combined interval, unless there is
+/// none or the peers outvoted it.
+pub fn now_response(view: &View) -> NowResponse {
+    if let Standing::Outvoted(reason) = &view.standing {
+        return NowResponse::unsynchronized(reason.clone());
+    }
+    match &view.assessment.combined {
         Ok(interval) => NowResponse::synchronized(*interval),
         Err(reason) => NowResponse::unsynchronized(reason.clone()),
     }
@@ -51,16 +93,17 @@ pub fn now_response(view: &Assessment) -> NowResponse {
 #[tonic::async_trait]
 impl<C: LocalClock + 'static> TrueTime for MasterService<C> {
     async fn now(&self, _request: Request<NowRequest>) -> Result<Response<NowResponse>, Status> {
-        let (view, _) = self.assess_now();
-        Ok(Response::new(now_response(&view)))
+        Ok(Response::new(now_response(&self.view())))
     }
 
     async fn status(
         &self,
         _request: Request<StatusRequest>,
     ) -> Result<Response<StatusResponse>, Status> {
-        let (view, now) = self.assess_now();
-        let members = view
+        let view = self.view();
+        let now = view.now;
+        let mut members: Vec<Member> = view
+            .assessment
             .sources
             .iter()
             .map(|judged| {
@@ -83,11 +126,27 @@ impl<C: LocalClock + 'static> TrueTime for MasterService<C> {
                 }
             })
             .collect();
+        members.extend(view.peers.iter().map(|peer| {
+            let (earliest, latest) = peer
+                .interval
+                .map(|iv| (iv.earliest().unix_nanos(), iv.latest().unix_nanos()))
+                .unwrap_or((0, 0));
+            Member {
+                name: peer.address.clone(),
+                kind: "peer".to_string(),
+                has_interval: peer.interval.is_some(),
+                earliest_unix_ns: earliest,
+                latest_unix_ns: latest,
+                age_ns: peer.age_ns.unwrap_or(-1),
+                verdict: peer.verdict as i32,
+                detail: peer.detail.clone(),
+            }
+        }));
         Ok(Response::new(StatusResponse {
             role: "timemaster".to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             combined: Some(now_response(&view)),
-            quorum: u32::try_from(view.needed).unwrap_or(u32::MAX),
+            quorum: u32::try_from(view.assessment.needed).unwrap_or(u32::MAX),
             max_falsetickers: u32::try_from(self.rules.max_falsetickers).unwrap_or(u32::MAX),
             members,
             uptime_ns: now.nanos_since(self.started),
