@@ -23,11 +23,22 @@
 //! | 48 | `drift_ppb` | `u64` the writer's rate bound `rho` |
 //! | 56 | `void_after_ns` | `i64` CLOCK_BOOTTIME after which the record must not be used |
 //! | 64 | `status` | `u64` 1 synchronized, anything else unsynchronized |
+//! | 72 | `boot_id_high` | `u64` first 8 bytes of the writer's boot id, big-endian |
+//! | 80 | `boot_id_low` | `u64` last 8 bytes of the writer's boot id, big-endian |
+//! | 88 | reserved | five `u64`, zero |
 //!
 //! The daemon stamps `local_ns` with the same clock the client reads
 //! (`CLOCK_BOOTTIME`), so the client's `now()` is one clock read plus
 //! [`Sample::at`]: `[E + d - ceil(d rho), A + d + ceil(d rho)]` for
 //! `d = now - local_ns`, and only while `now <= void_after_ns`.
+//!
+//! `CLOCK_BOOTTIME` restarts from zero at every boot, so an instant means
+//! something only together with the boot it was read in. The record
+//! carries the writer's [`BootId`] (the kernel's random per-boot UUID); a
+//! reader refuses a record from any other boot. Without it, a record left
+//! in a file that outlives a reboot would be taken as fresh once the new
+//! boot's clock passed the old `local_ns`, and would hand out an interval
+//! off by the whole time the machine was down.
 
 use crate::{Drift, Interval, LocalInstant, Sample};
 use std::fmt;
@@ -59,7 +70,59 @@ pub struct SharedRecord {
     drift_ppb: AtomicU64,
     void_after_ns: AtomicI64,
     status: AtomicU64,
-    reserved: [AtomicU64; 7],
+    boot_id_high: AtomicU64,
+    boot_id_low: AtomicU64,
+    reserved: [AtomicU64; 5],
+}
+
+/// One boot of one host: the kernel's `/proc/sys/kernel/random/boot_id`, a
+/// random UUID drawn at boot, as 128 bits. Local instants
+/// (`CLOCK_BOOTTIME`) compare only within one boot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BootId(u128);
+
+impl BootId {
+    /// The boot id with the value `bits` (the UUID's bytes, big-endian).
+    pub const fn from_u128(bits: u128) -> Self {
+        BootId(bits)
+    }
+
+    /// The UUID's bytes as one big-endian number.
+    pub const fn as_u128(self) -> u128 {
+        self.0
+    }
+
+    /// Parses the kernel's text, `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`
+    /// in hexadecimal (surrounding white space allowed); `None` for
+    /// anything else.
+    pub fn parse(text: &str) -> Option<BootId> {
+        let text = text.trim();
+        let groups: Vec<&str> = text.split('-').collect();
+        let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+        if lengths != [8, 4, 4, 4, 12] {
+            return None;
+        }
+        let mut bits: u128 = 0;
+        for digit in groups.concat().chars() {
+            bits = (bits << 4) | u128::from(digit.to_digit(16)?);
+        }
+        Some(BootId(bits))
+    }
+}
+
+impl fmt::Display for BootId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hex = format!("{:032x}", self.0);
+        write!(
+            f,
+            "{}-{}-{}-{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        )
+    }
 }
 
 /// What the writer publishes.
@@ -75,6 +138,9 @@ pub enum Published {
         drift: Drift,
         /// After this local instant the record is void.
         void_after: LocalInstant,
+        /// The boot of the writer's host in which `sample.local` and
+        /// `void_after` were read.
+        boot: BootId,
     },
     /// Nothing may be used.
     Unsynchronized,
@@ -111,6 +177,14 @@ pub enum ShmError {
     },
     /// The stored interval is inverted.
     Corrupt,
+    /// The record was written in another boot (or on another host): its
+    /// local instants are on a clock this reader cannot read.
+    OtherBoot {
+        /// The writer's boot.
+        record: BootId,
+        /// The reader's boot.
+        reader: BootId,
+    },
 }
 
 impl fmt::Display for ShmError {
@@ -136,6 +210,11 @@ impl fmt::Display for ShmError {
                 "the record's instant is {ahead_ns} ns ahead of this host's CLOCK_BOOTTIME; it is from another boot or clock"
             ),
             ShmError::Corrupt => write!(f, "the record holds an inverted interval"),
+            ShmError::OtherBoot { record, reader } => write!(
+                f,
+                "the record was written in boot {record}, this is boot {reader}: it is left from \
+                 before a reboot; is the timeslave running?"
+            ),
         }
     }
 }
@@ -166,7 +245,11 @@ impl SharedRecord {
                 sample,
                 drift,
                 void_after,
+                boot,
             } => {
+                let [high, low] = split_boot(boot);
+                self.boot_id_high.store(high, Ordering::Relaxed);
+                self.boot_id_low.store(low, Ordering::Relaxed);
                 self.local_ns.store(sample.local.nanos(), Ordering::Relaxed);
                 self.earliest_ns
                     .store(sample.interval.earliest().unix_nanos(), Ordering::Relaxed);
@@ -204,6 +287,8 @@ impl SharedRecord {
             let drift_ppb = self.drift_ppb.load(Ordering::Relaxed);
             let void_after_ns = self.void_after_ns.load(Ordering::Relaxed);
             let status = self.status.load(Ordering::Relaxed);
+            let boot_high = self.boot_id_high.load(Ordering::Relaxed);
+            let boot_low = self.boot_id_low.load(Ordering::Relaxed);
             // The acquire fence orders the field loads before the second
             // sequence load: if it still matches, no store hit them.
             fence(Ordering::Acquire);
@@ -229,30 +314,50 @@ impl SharedRecord {
                 sample: Sample::new(LocalInstant::from_nanos(local_ns), interval),
                 drift: Drift::from_ppb(drift_ppb),
                 void_after: LocalInstant::from_nanos(void_after_ns),
+                boot: BootId((u128::from(boot_high) << 64) | u128::from(boot_low)),
             });
         }
         Err(ShmError::Busy)
     }
 
-    /// True time at local instant `now`, from the record: one consistent
-    /// copy, then [`Sample::at`]. Refuses a record that is unsynchronized,
-    /// void at `now`, or stamped after `now`.
-    pub fn interval_at(&self, now: LocalInstant) -> Result<Interval, ShmError> {
-        interval_from(self.read()?, now)
+    /// True time at local instant `now` of boot `boot`, from the record:
+    /// one consistent copy, then [`Sample::at`]. Refuses a record that is
+    /// unsynchronized, from another boot, void at `now`, or stamped after
+    /// `now`.
+    pub fn interval_at(&self, now: LocalInstant, boot: BootId) -> Result<Interval, ShmError> {
+        interval_from(self.read()?, now, boot)
     }
 }
 
-/// True time at `now` from a published record; see
-/// [`SharedRecord::interval_at`].
-pub fn interval_from(published: Published, now: LocalInstant) -> Result<Interval, ShmError> {
+/// The two words a boot id is stored in, high half first.
+fn split_boot(boot: BootId) -> [u64; 2] {
+    let bits = boot.as_u128();
+    // Truncation is the point: each word takes its half.
+    [(bits >> 64) as u64, bits as u64]
+}
+
+/// True time at `now` (a local instant of boot `boot`) from a published
+/// record; see [`SharedRecord::interval_at`].
+pub fn interval_from(
+    published: Published,
+    now: LocalInstant,
+    boot: BootId,
+) -> Result<Interval, ShmError> {
     let Published::Synchronized {
         sample,
         drift,
         void_after,
+        boot: record_boot,
     } = published
     else {
         return Err(ShmError::Unsynchronized);
     };
+    if record_boot != boot {
+        return Err(ShmError::OtherBoot {
+            record: record_boot,
+            reader: boot,
+        });
+    }
     if now > void_after {
         return Err(ShmError::Void {
             late_ns: now.nanos_since(void_after),
@@ -274,6 +379,8 @@ mod tests {
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
 
+    const BOOT: BootId = BootId::from_u128(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210);
+
     fn synchronized(local: i64, earliest: i64, latest: i64, void_after: i64) -> Published {
         Published::Synchronized {
             sample: Sample::new(
@@ -282,6 +389,7 @@ mod tests {
             ),
             drift: Drift::from_ppm(200),
             void_after: LocalInstant::from_nanos(void_after),
+            boot: BOOT,
         }
     }
 
@@ -292,6 +400,46 @@ mod tests {
         assert_eq!(std::mem::offset_of!(SharedRecord, sequence), 16);
         assert_eq!(std::mem::offset_of!(SharedRecord, local_ns), 24);
         assert_eq!(std::mem::offset_of!(SharedRecord, status), 64);
+        assert_eq!(std::mem::offset_of!(SharedRecord, boot_id_high), 72);
+        assert_eq!(std::mem::offset_of!(SharedRecord, boot_id_low), 80);
+        assert_eq!(std::mem::offset_of!(SharedRecord, reserved), 88);
+    }
+
+    #[test]
+    fn boot_ids_parse_from_the_kernels_text_and_print_back() {
+        let text = "01234567-89ab-cdef-fedc-ba9876543210\n";
+        assert_eq!(BootId::parse(text), Some(BOOT));
+        assert_eq!(BOOT.to_string(), text.trim());
+        assert_eq!(
+            split_boot(BOOT),
+            [0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210]
+        );
+        for bad in [
+            "",
+            "0123456789abcdeffedcba9876543210",
+            "01234567-89ab-cdef-fedc-ba987654321",
+            "01234567-89ab-cdef-fedc-ba987654321g",
+            "+1234567-89ab-cdef-fedc-ba9876543210",
+        ] {
+            assert_eq!(BootId::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_record_from_another_boot_gives_no_interval() {
+        let record = SharedRecord::new();
+        record.write(synchronized(1_000, 0, 10, 2_000));
+        let reader = BootId::from_u128(7);
+        assert_eq!(
+            record.interval_at(LocalInstant::from_nanos(1_500), reader),
+            Err(ShmError::OtherBoot {
+                record: BOOT,
+                reader
+            })
+        );
+        assert!(record
+            .interval_at(LocalInstant::from_nanos(1_500), BOOT)
+            .is_ok());
     }
 
     #[test]
@@ -311,7 +459,7 @@ mod tests {
         ));
         // 1 s later at 200 ppm: each end moves 1 s and widens by 200 us.
         let at = record
-            .interval_at(LocalInstant::from_nanos(1_000_001_000))
+            .interval_at(LocalInstant::from_nanos(1_000_001_000), BOOT)
             .unwrap();
         assert_eq!(at.earliest().unix_nanos(), 6_000_000_000 - 200_000);
         assert_eq!(at.latest().unix_nanos(), 6_000_000_100 + 200_000);
@@ -322,16 +470,16 @@ mod tests {
         let record = SharedRecord::new();
         record.write(synchronized(1_000, 0, 10, 2_000));
         assert_eq!(
-            record.interval_at(LocalInstant::from_nanos(2_001)),
+            record.interval_at(LocalInstant::from_nanos(2_001), BOOT),
             Err(ShmError::Void { late_ns: 1 })
         );
         assert_eq!(
-            record.interval_at(LocalInstant::from_nanos(999)),
+            record.interval_at(LocalInstant::from_nanos(999), BOOT),
             Err(ShmError::FromTheFuture { ahead_ns: 1 })
         );
         record.write(Published::Unsynchronized);
         assert_eq!(
-            record.interval_at(LocalInstant::from_nanos(1_500)),
+            record.interval_at(LocalInstant::from_nanos(1_500), BOOT),
             Err(ShmError::Unsynchronized)
         );
     }
