@@ -2,3 +2,4 @@
 
 pub mod gpsfake;
 pub mod procs;
+pub mod stack;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tt_proto::v1::NowRequest;
 use tt_proto::NowAnswer;
 use tt_tests::procs::{bin, free_port, wait_for, Proc, TempDir};
+use tt_tests::stack::GpsFeed;
 
 /// The simulator writes each second's sentences this long after the second.
 const SENTENCE_DELAY_MS: i64 = 50;
@@ -40,40 +41,11 @@ fn write(path: &Path, text: &str) {
 fn slave_intervals_contain_the_host_clock_for_thirty_seconds() {
     let dir = TempDir::new("e2e");
     let logs = dir.path();
-    let link = dir.path().join("gps0");
-    let gpsd_port = free_port();
-
-    let mut sim = Proc::start(
-        "gpssim",
-        &bin("tt-gpssim"),
-        &[
-            "--link",
-            link.to_str().unwrap(),
-            "--delay-ms",
-            &SENTENCE_DELAY_MS.to_string(),
-        ],
-        logs,
-    );
-    assert!(
-        wait_for(Duration::from_secs(10), || link.exists().then_some(())).is_some(),
-        "the simulator made no pty link; its log: {}",
-        sim.log()
-    );
-    let mut gpsd = Proc::start(
-        "gpsd",
-        Path::new("/usr/sbin/gpsd"),
-        &[
-            "-N",
-            "-n",
-            // Read-only: no probing of the receiver, which delays the
-            // first report by seconds.
-            "-b",
-            "-S",
-            &gpsd_port.to_string(),
-            link.to_str().unwrap(),
-        ],
-        logs,
-    );
+    let GpsFeed {
+        mut sim,
+        mut gpsd,
+        port: gpsd_port,
+    } = GpsFeed::start(dir.path(), "gps0", SENTENCE_DELAY_MS, 0);
 
     let mut masters = Vec::new();
     let mut master_addrs = Vec::new();

@@ -167,29 +167,13 @@ fn start_sources(config: &Config) -> anyhow::Result<Vec<SourceCell>> {
     Ok(cells)
 }
 
-/// Logs once per change of what the master serves: synchronized, out of
-/// service because its peers outvote it, or unsynchronized.
+/// Looks at the master's state once a second, so that a change is logged
+/// even while nobody asks (the logging itself is in `MasterService::view`).
 async fn log_state_changes(service: Arc<service::MasterService<Boottime>>) {
-    let mut last: Option<(bool, bool)> = None;
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     loop {
         ticker.tick().await;
-        let view = service.view();
-        let outvoted = matches!(view.standing, peers::Standing::Outvoted(_));
-        let state = (view.assessment.combined.is_ok(), outvoted);
-        if last == Some(state) {
-            continue;
-        }
-        last = Some(state);
-        match (&view.standing, &view.assessment.combined) {
-            (peers::Standing::Outvoted(reason), _) => tracing::warn!(%reason, "out of service"),
-            (_, Ok(interval)) => tracing::info!(
-                width_us = interval.width_ns() / 1000,
-                agreeing = view.assessment.needed,
-                "synchronized"
-            ),
-            (_, Err(reason)) => tracing::warn!(%reason, "unsynchronized"),
-        }
+        let _ = service.view();
     }
 }
 

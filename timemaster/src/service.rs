@@ -18,6 +18,15 @@ pub struct MasterService<C> {
     peer_rules: PeerRules,
     clock: std::sync::Arc<C>,
     started: LocalInstant,
+    served: std::sync::Mutex<Option<Served>>,
+}
+
+/// What the master served last, for logging each change once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Served {
+    Synchronized,
+    OutOfService,
+    Unsynchronized,
 }
 
 /// The master's view at one instant: its sources judged, and itself
@@ -51,6 +60,7 @@ impl<C: LocalClock> MasterService<C> {
             peer_rules,
             clock,
             started,
+            served: std::sync::Mutex::new(None),
         }
     }
 
@@ -69,11 +79,43 @@ impl<C: LocalClock> MasterService<C> {
             now,
             &self.peer_rules,
         );
-        View {
+        let view = View {
             assessment,
             standing,
             peers,
             now,
+        };
+        self.log_change(&view);
+        view
+    }
+
+    /// Logs when what the master serves changes: synchronized, out of
+    /// service because its peers outvote it, or unsynchronized. Every view
+    /// passes through here, so a change is logged by the first answer or
+    /// periodic check that sees it.
+    fn log_change(&self, view: &View) {
+        let served = match (&view.standing, &view.assessment.combined) {
+            (Standing::Outvoted(_), _) => Served::OutOfService,
+            (_, Ok(_)) => Served::Synchronized,
+            (_, Err(_)) => Served::Unsynchronized,
+        };
+        let mut last = self
+            .served
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *last == Some(served) {
+            return;
+        }
+        *last = Some(served);
+        drop(last);
+        match (&view.standing, &view.assessment.combined) {
+            (Standing::Outvoted(reason), _) => tracing::warn!(%reason, "out of service"),
+            (_, Ok(interval)) => tracing::info!(
+                width_us = interval.width_ns() / 1000,
+                agreeing = view.assessment.needed,
+                "synchronized"
+            ),
+            (_, Err(reason)) => tracing::warn!(%reason, "unsynchronized"),
         }
     }
 }
