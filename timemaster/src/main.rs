@@ -1,15 +1,12 @@
 //! timemaster: reads its time sources, judges them with the fault-tolerant
 //! intersection, and serves `TT.now()` intervals over gRPC.
 
-mod assess;
-mod config;
-mod peers;
-mod service;
 
 use anyhow::Context;
-use assess::Rules;
+use timemaster::assess::Rules;
+use timemaster::{config, peers, service};
 use clap::Parser;
-use config::{Config, LogFormat, SourceConfig};
+use timemaster::config::{Config, LogFormat, SourceConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
