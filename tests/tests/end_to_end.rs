@@ -75,10 +75,12 @@ fn slave_intervals_contain_the_host_clock_for_thirty_seconds() {
         &slave_config,
         &format!(
             "masters = [{}]\nmax-falsetickers = 1\npoll-interval-ms = {POLL_INTERVAL_MS}\n\
-             drift-ppm = {DRIFT_PPM}\nlisten = \"127.0.0.1:{}\"\nsocket = \"{}\"\n",
+             drift-ppm = {DRIFT_PPM}\nlisten = \"127.0.0.1:{}\"\nsocket = \"{}\"\n\
+             shm-path = \"{}\"\n",
             master_addrs.join(", "),
             free_port(),
-            socket.display()
+            socket.display(),
+            dir.path().join("timeslave.shm").display()
         ),
     );
     let mut slave = Proc::start(

@@ -368,6 +368,13 @@ impl Combiner {
         }
     }
 
+    /// The last combined sample as a round left it, whether or not it is
+    /// still within the holdover (see [`Combiner::now`]); `None` before
+    /// the first agreement.
+    pub fn combined(&self) -> Option<Sample> {
+        self.combined
+    }
+
     /// How many masters had to agree in the last round (`n - f` of the
     /// usable ones; `f + 1` when there were too few to try).
     pub fn quorum(&self) -> usize {

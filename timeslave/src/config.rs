@@ -10,6 +10,7 @@
 //! max-holdover-s = 60
 //! listen = "127.0.0.1:7380"   # "" disables TCP
 //! socket = "/run/truetime/timeslave.sock"   # "" disables the Unix socket
+//! shm-path = "/run/truetime/timeslave.shm"  # "" disables the shared-memory record
 //! log-format = "human"        # or "json"
 //! ```
 //!
@@ -67,6 +68,8 @@ pub struct Config {
     pub listen: Option<SocketAddr>,
     /// Unix socket to serve on, if any.
     pub socket: Option<PathBuf>,
+    /// The file the shared-memory record is published in, if any.
+    pub shm_path: Option<PathBuf>,
     /// How log lines are written.
     pub log_format: LogFormat,
 }
@@ -107,6 +110,7 @@ struct ConfigFile {
     max_holdover_s: Option<Spanned<u64>>,
     listen: Option<Spanned<String>>,
     socket: Option<Spanned<String>>,
+    shm_path: Option<Spanned<String>>,
     log_format: Option<LogFormat>,
 }
 
@@ -131,6 +135,9 @@ fn default_listen() -> String {
 }
 fn default_socket() -> String {
     "/run/truetime/timeslave.sock".to_string()
+}
+fn default_shm_path() -> String {
+    crate::publish::DEFAULT_SHM_PATH.to_string()
 }
 fn default_log_format() -> LogFormat {
     LogFormat::Human
@@ -319,6 +326,9 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         ));
     }
 
+    let (shm_text, _) = value_or(file.shm_path, text, default_shm_path);
+    let shm_path = (!shm_text.is_empty()).then(|| PathBuf::from(&shm_text));
+
     Ok(Config {
         origin: origin.to_string(),
         masters,
@@ -329,6 +339,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         max_holdover: Duration::from_secs(max_holdover_s),
         listen,
         socket,
+        shm_path,
         log_format: file.log_format.unwrap_or_else(default_log_format),
     })
 }
@@ -470,6 +481,10 @@ mod tests {
             config.socket,
             Some(PathBuf::from("/run/truetime/timeslave.sock"))
         );
+        assert_eq!(
+            config.shm_path,
+            Some(PathBuf::from("/run/truetime/timeslave.shm"))
+        );
         assert_eq!(config.log_format, LogFormat::Human);
     }
 
@@ -506,6 +521,7 @@ mod tests {
                     max-holdover-s = 5\n\
                     listen = \"\"\n\
                     socket = \"/tmp/x.sock\"\n\
+                    shm-path = \"\"\n\
                     log-format = \"json\"\n";
         let config = parse(text, ORIGIN).unwrap();
         assert_eq!(config.max_falsetickers, 1);
@@ -515,6 +531,7 @@ mod tests {
         assert_eq!(config.max_holdover, Duration::from_secs(5));
         assert_eq!(config.listen, None);
         assert_eq!(config.socket, Some(PathBuf::from("/tmp/x.sock")));
+        assert_eq!(config.shm_path, None);
         assert_eq!(config.log_format, LogFormat::Json);
     }
 

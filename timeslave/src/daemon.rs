@@ -1,9 +1,12 @@
-//! Putting the slave together: bind the listeners, poll the masters, serve
-//! until told to stop, then clean up the socket file.
+//! Putting the slave together: bind the listeners, open the shared-memory
+//! record, poll the masters (publishing after each round), serve until told
+//! to stop, then clean up the socket file and leave the record
+//! unsynchronized.
 
 use crate::combiner::{Combiner, Limits};
 use crate::config::Config;
 use crate::poll::{self, Master};
+use crate::publish::Publisher;
 use crate::service::SlaveService;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,10 +24,11 @@ use tt_proto::v1::true_time_server::TrueTimeServer;
 /// How long in-flight requests get to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The bound listening sockets.
+/// The bound listening sockets and the opened shared-memory record.
 pub struct Listeners {
     tcp: Option<(TcpListener, SocketAddr)>,
     unix: Option<UnixSocket>,
+    publisher: Option<Publisher>,
 }
 
 /// A bound Unix socket and its file.
@@ -33,8 +37,9 @@ struct UnixSocket {
     file: SocketFile,
 }
 
-/// Binds the TCP address and the Unix socket the configuration asks for.
-/// The error is one line naming the address and what to do.
+/// Binds the TCP address and the Unix socket the configuration asks for,
+/// then opens the shared-memory record (see [`crate::publish`]). The error
+/// is one line naming the address or path and what to do.
 pub async fn bind(config: &Config) -> Result<Listeners, String> {
     let tcp = match config.listen {
         Some(address) => {
@@ -53,7 +58,15 @@ pub async fn bind(config: &Config) -> Result<Listeners, String> {
         Some(path) => Some(bind_unix(path)?),
         None => None,
     };
-    Ok(Listeners { tcp, unix })
+    let publisher = match &config.shm_path {
+        Some(path) => Some(Publisher::create(path)?),
+        None => None,
+    };
+    Ok(Listeners {
+        tcp,
+        unix,
+        publisher,
+    })
 }
 
 fn bind_unix(path: &Path) -> Result<UnixSocket, String> {
@@ -129,11 +142,23 @@ pub async fn serve(
     let names = masters.iter().map(|m| m.name.clone()).collect();
     let service = Arc::new(SlaveService::new(Arc::clone(&combiner), names, Boottime));
 
+    let Listeners {
+        tcp,
+        unix,
+        publisher,
+    } = listeners;
+    let publisher = publisher.map(Arc::new);
+    let round_publisher = publisher.clone();
     let poller = tokio::spawn(poll::run(
         masters,
         combiner,
         config.poll_interval,
         config.request_timeout,
+        move |combiner, ended| {
+            if let Some(publisher) = &round_publisher {
+                publisher.publish_round(combiner, ended);
+            }
+        },
     ));
 
     let (stop, stopped) = watch::channel(false);
@@ -142,7 +167,6 @@ pub async fn serve(
         let _ = stopped.wait_for(|&stop| stop).await;
     };
     let mut servers = tokio::task::JoinSet::new();
-    let Listeners { tcp, unix } = listeners;
     let tcp_address = tcp.as_ref().map(|(_, address)| *address);
     if let Some((listener, _)) = tcp {
         let router = Server::builder().add_service(TrueTimeServer::from_arc(Arc::clone(&service)));
@@ -171,6 +195,10 @@ pub async fn serve(
         drift_ppb = config.drift.ppb(),
         listen = tcp_address.map(|a| a.to_string()).unwrap_or_default(),
         socket = socket_path.unwrap_or_default(),
+        shm_path = publisher
+            .as_ref()
+            .map(|p| p.path().display().to_string())
+            .unwrap_or_default(),
         "timeslave serving"
     );
 
@@ -183,7 +211,13 @@ pub async fn serve(
         }),
     };
 
+    // The poll task is awaited after the abort, so that no round can
+    // publish after the final unsynchronized record below.
     poller.abort();
+    let _ = poller.await;
+    if let Some(publisher) = &publisher {
+        publisher.publish(tt_core::shm::Published::Unsynchronized);
+    }
     let _ = stop.send(true);
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while servers.join_next().await.is_some() {}

@@ -5,6 +5,7 @@
 //! The pieces: [`config`] reads and checks the file; [`combiner`] is the
 //! state machine that turns poll outcomes into the combined interval (no
 //! I/O); [`poll`] asks the masters; [`service`] answers requests;
+//! [`publish`] writes the shared-memory record local programs map;
 //! [`daemon`] binds the sockets and runs it all.
 #![deny(missing_docs)]
 
@@ -12,4 +13,5 @@ pub mod combiner;
 pub mod config;
 pub mod daemon;
 pub mod poll;
+pub mod publish;
 pub mod service;

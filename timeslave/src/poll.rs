@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tonic::transport::{Channel, Endpoint};
 use tracing::Instrument;
-use tt_core::{round_trip, Drift};
+use tt_core::{round_trip, Drift, LocalInstant};
 use tt_proto::v1::true_time_client::TrueTimeClient;
 use tt_proto::v1::NowRequest;
 use tt_proto::NowAnswer;
@@ -89,12 +89,15 @@ fn describe_status(status: &tonic::Status) -> String {
 }
 
 /// Polls every master once per `poll_interval`, all at once, feeds the
-/// outcomes to `combiner` and logs what changed. Runs until cancelled.
+/// outcomes to `combiner` and logs what changed. After each round,
+/// `after_round` sees the combiner (still locked) and the local instant
+/// the round ended at. Runs until cancelled.
 pub async fn run(
     masters: Vec<Master>,
     combiner: Arc<Mutex<Combiner>>,
     poll_interval: Duration,
     request_timeout: Duration,
+    mut after_round: impl FnMut(&Combiner, LocalInstant) + Send,
 ) {
     let drift = combiner.lock().expect("combiner lock").limits().drift;
     let mut ticker = tokio::time::interval(poll_interval);
@@ -129,7 +132,10 @@ pub async fn run(
             for (index, outcome) in outcomes {
                 combiner.record(index, outcome);
             }
-            combiner.combine(tt_clock::boottime())
+            let ended = tt_clock::boottime();
+            let events = combiner.combine(ended);
+            after_round(&combiner, ended);
+            events
         };
         for event in events {
             log_event(&event, &masters);

@@ -264,9 +264,11 @@ async fn serves_from_the_honest_masters_and_marks_the_others() {
         &config,
         format!(
             "masters = [{}]\nmax-falsetickers = 1\npoll-interval-ms = 250\n\
-             request-timeout-ms = 200\nmax-holdover-s = 5\nlisten = \"\"\nsocket = \"{}\"\n",
+             request-timeout-ms = 200\nmax-holdover-s = 5\nlisten = \"\"\nsocket = \"{}\"\n\
+             shm-path = \"{}\"\n",
             masters.join(", "),
-            socket.display()
+            socket.display(),
+            dir.0.join("slave.shm").display()
         ),
     )
     .expect("write config");

@@ -147,8 +147,9 @@ fn a_stale_socket_is_replaced_and_a_live_one_is_not() {
     drop(std::os::unix::net::UnixListener::bind(&socket).expect("bind"));
     // Port 9 (discard) has no listener here: the masters stay unreachable.
     let path = dir.config(&format!(
-        "masters = [\"127.0.0.1:9\"]\nlisten = \"\"\nsocket = \"{}\"\n",
-        socket.display()
+        "masters = [\"127.0.0.1:9\"]\nlisten = \"\"\nsocket = \"{}\"\nshm-path = \"{}\"\n",
+        socket.display(),
+        dir.0.join("slave.shm").display()
     ));
     let first = Running(Some(
         timeslave()
