@@ -272,9 +272,16 @@ impl SharedRecord {
     }
 
     /// A consistent copy of the record, or why there is none.
+    ///
+    /// Only relaxed loads of 8 bytes and fences: Rust guarantees those
+    /// (and nothing stronger) to work on memory mapped read-only on 64-bit
+    /// targets, which is how clients map the record.
     pub fn read(&self) -> Result<Published, ShmError> {
         for _ in 0..READ_RETRIES {
-            let before = self.sequence.load(Ordering::Acquire);
+            let before = self.sequence.load(Ordering::Relaxed);
+            // Acquire: if `before` is the writer's closing (release)
+            // store, every field store of that write is visible below.
+            fence(Ordering::Acquire);
             if before & 1 == 1 {
                 std::hint::spin_loop();
                 continue;
