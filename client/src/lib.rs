@@ -13,8 +13,14 @@
 #![deny(missing_docs)]
 
 mod connect;
+pub mod ids;
+pub mod oracle;
 mod source;
+pub mod tenant;
 
 pub use connect::{connect, ConnectError, Target, DEFAULT_SOCKET};
+pub use ids::{IdError, SnowflakeGenerator};
+pub use oracle::{CommitTimestamp, OracleError, TimestampOracle};
 pub use source::{TimeError, TimeSource};
+pub use tenant::TenantKey;
 pub use tt_proto::v1::true_time_client::TrueTimeClient;
