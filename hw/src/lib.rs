@@ -8,6 +8,7 @@
 
 pub mod gpsd;
 pub mod kernel;
+pub mod nmea;
 pub mod source;
 
 pub use source::{Health, SourceCell, SourceState};
