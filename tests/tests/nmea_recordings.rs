@@ -402,7 +402,7 @@ fn labels_carry_the_receivers_fraction_and_the_delay_range() {
         ("ublox-zed-f9p-nmea", 0),
         ("beidou-bd", 799_000_000),
     ] {
-        let run = play_as_configured(&name);
+        let run = play_as_configured(name);
         assert!(!run.taken.is_empty(), "{name}");
         for taken in &run.taken {
             let label = taken.label.unix_nanos();
