@@ -19,10 +19,13 @@
 //!
 //! Every bound rounds outward: lower ends down, upper ends up, in integer
 //! nanoseconds.
+//!
+//! Leap seconds are handled by widening, never by smearing: see [`leap`].
 #![deny(missing_docs)]
 
 mod intersect;
 mod interval;
+pub mod leap;
 mod sample;
 pub mod shm;
 mod time;
