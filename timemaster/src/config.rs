@@ -91,6 +91,36 @@ pub enum SourceConfig {
         #[serde(default = "default_kernel_poll_ms")]
         poll_interval_ms: u64,
     },
+    /// A GPS receiver on a serial port, read directly (NMEA 0183: RMC, ZDA,
+    /// GGA, GNS from any talker).
+    #[serde(rename_all = "kebab-case")]
+    Nmea {
+        /// The source's name in status and logs.
+        name: String,
+        /// The serial device, e.g. /dev/ttyUSB0.
+        device: String,
+        /// Line speed, baud.
+        #[serde(default = "default_nmea_baud")]
+        baud: u32,
+        /// Least delay from the top of a second to the arrival of the first
+        /// sentence labelling it, microseconds (negative for a receiver
+        /// that labels its seconds late).
+        #[serde(default)]
+        min_delay_us: i64,
+        /// Most delay, microseconds, read latency included.
+        #[serde(default = "default_max_delay_us")]
+        max_delay_us: i64,
+        /// The earliest date the receiver can truly report, YYYY-MM-DD.
+        #[serde(default = "default_date_floor")]
+        date_floor: String,
+        /// A date before the floor that 1024 weeks would bring on or after
+        /// it: "correct" it or "refuse" it.
+        #[serde(default = "default_week_rollover")]
+        week_rollover: tt_hw::nmea::WeekRollover,
+        /// Refuse sentences without a checksum.
+        #[serde(default = "default_require_checksum")]
+        require_checksum: bool,
+    },
 }
 
 impl SourceConfig {
@@ -98,6 +128,7 @@ impl SourceConfig {
     pub fn name(&self) -> &str {
         match self {
             SourceConfig::Gpsd { name, .. } | SourceConfig::Kernel { name, .. } => name,
+            SourceConfig::Nmea { name, .. } => name,
         }
     }
 }
@@ -136,6 +167,15 @@ fn default_date_floor() -> String {
 }
 fn default_pps_precision_ns() -> i64 {
     1_000
+}
+fn default_nmea_baud() -> u32 {
+    9600
+}
+fn default_week_rollover() -> tt_hw::nmea::WeekRollover {
+    tt_hw::nmea::WeekRollover::Correct
+}
+fn default_require_checksum() -> bool {
+    true
 }
 fn default_kernel_poll_ms() -> u64 {
     1_000
@@ -293,9 +333,48 @@ impl Config {
                 }
                 parse_date(date_floor).map_err(|e| format!("source `{name}`: date-floor: {e}"))?;
             }
+            if let SourceConfig::Nmea { name, .. } = source {
+                nmea_config(source).map_err(|e| format!("source `{name}`: {e}"))?;
+            }
         }
         Ok(())
     }
+}
+
+/// The serial NMEA driver's configuration for an `nmea` source, checked:
+/// `-1 s <= min-delay-us <= max-delay-us <= 10 s`, a device, a baud rate
+/// above 0 and a valid date floor. `None` for any other kind of source.
+pub fn nmea_config(source: &SourceConfig) -> Result<Option<tt_hw::nmea::NmeaConfig>, String> {
+    let SourceConfig::Nmea {
+        device,
+        baud,
+        min_delay_us,
+        max_delay_us,
+        date_floor,
+        week_rollover,
+        require_checksum,
+        ..
+    } = source
+    else {
+        return Ok(None);
+    };
+    if *min_delay_us < -1_000_000 || min_delay_us > max_delay_us || *max_delay_us > 10_000_000 {
+        return Err(format!(
+            "need -1000000 <= min-delay-us <= max-delay-us <= 10000000, got {min_delay_us} and \
+             {max_delay_us}"
+        ));
+    }
+    let nmea = tt_hw::nmea::NmeaConfig {
+        device: device.clone(),
+        baud: *baud,
+        min_delay_ns: min_delay_us.saturating_mul(1000),
+        max_delay_ns: max_delay_us.saturating_mul(1000),
+        date_floor_unix_s: parse_date(date_floor).map_err(|e| format!("date-floor: {e}"))?,
+        week_rollover: *week_rollover,
+        require_checksum: *require_checksum,
+    };
+    nmea.validate().map_err(|e| e.to_string())?;
+    Ok(Some(nmea))
 }
 
 /// `YYYY-MM-DD` as seconds since the Unix epoch (00:00 UTC that day).
@@ -426,6 +505,63 @@ mod tests {
         assert_eq!(parse_date("2024-02-29"), Ok(1_709_164_800));
         assert!(parse_date("2024-13-01").is_err());
         assert!(parse_date("24-01-01").is_err());
+    }
+
+    #[test]
+    fn an_nmea_source_with_its_defaults() {
+        let text = "[[source]]\nname = \"serial\"\nkind = \"nmea\"\ndevice = \"/dev/ttyUSB0\"\n";
+        let config = parse(text, "m.toml").unwrap();
+        let nmea = nmea_config(&config.sources[0]).unwrap().unwrap();
+        assert_eq!(nmea, tt_hw::nmea::NmeaConfig::for_device("/dev/ttyUSB0"));
+        // 2026-01-01T00:00:00Z = 1767225600.
+        assert_eq!(nmea.date_floor_unix_s, 1_767_225_600);
+    }
+
+    #[test]
+    fn an_nmea_source_with_every_key() {
+        let text = "[[source]]\nname = \"serial\"\nkind = \"nmea\"\ndevice = \"/dev/ttyS1\"\n\
+                    baud = 4800\nmin-delay-us = -20000\nmax-delay-us = 400000\n\
+                    date-floor = \"2000-01-01\"\nweek-rollover = \"refuse\"\n\
+                    require-checksum = false\n";
+        let config = parse(text, "m.toml").unwrap();
+        let nmea = nmea_config(&config.sources[0]).unwrap().unwrap();
+        assert_eq!(
+            nmea,
+            tt_hw::nmea::NmeaConfig {
+                device: "/dev/ttyS1".to_string(),
+                baud: 4800,
+                min_delay_ns: -20_000_000,
+                max_delay_ns: 400_000_000,
+                date_floor_unix_s: 946_684_800,
+                week_rollover: tt_hw::nmea::WeekRollover::Refuse,
+                require_checksum: false,
+            }
+        );
+    }
+
+    #[test]
+    fn an_nmea_source_is_checked() {
+        let base = "[[source]]\nname = \"serial\"\nkind = \"nmea\"\n";
+        let err = parse(base, "m.toml").unwrap_err();
+        assert!(err.contains("device"), "{err}");
+        let with = |extra: &str| parse(&format!("{base}device = \"/dev/x\"\n{extra}"), "m.toml");
+        assert!(with("week-rollover = \"maybe\"\n")
+            .unwrap_err()
+            .contains("maybe"));
+        assert!(with("baud = 0\n").unwrap_err().contains("baud"));
+        assert!(with("min-delay-us = -2000000\n")
+            .unwrap_err()
+            .contains("min-delay-us"));
+        assert!(with("max-delay-us = 20000000\n")
+            .unwrap_err()
+            .contains("max-delay-us"));
+        assert!(with("date-floor = \"2026-13-01\"\n")
+            .unwrap_err()
+            .contains("date-floor"));
+        assert!(with("parity = \"even\"\n").unwrap_err().contains("parity"));
+        assert!(parse(&format!("{base}device = \"\"\n"), "m.toml")
+            .unwrap_err()
+            .contains("device"));
     }
 
     #[test]

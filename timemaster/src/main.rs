@@ -1,15 +1,14 @@
 //! timemaster: reads its time sources, judges them with the fault-tolerant
 //! intersection, and serves `TT.now()` intervals over gRPC.
 
-
 use anyhow::Context;
-use timemaster::assess::Rules;
-use timemaster::{config, peers, service};
 use clap::Parser;
-use timemaster::config::{Config, LogFormat, SourceConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use timemaster::assess::Rules;
+use timemaster::config::{Config, LogFormat, SourceConfig};
+use timemaster::{config, peers, service};
 use tt_clock::Boottime;
 use tt_core::{Drift, NANOS_PER_SEC};
 use tt_hw::SourceCell;
@@ -156,6 +155,14 @@ fn start_sources(config: &Config) -> anyhow::Result<Vec<SourceCell>> {
                 let cell = SourceCell::new(name.clone(), "kernel");
                 let poll = Duration::from_millis((*poll_interval_ms).max(10));
                 tokio::spawn(tt_hw::kernel::run(poll, cell.clone()));
+                cell
+            }
+            SourceConfig::Nmea { name, .. } => {
+                let nmea = config::nmea_config(source)
+                    .map_err(|e| anyhow::anyhow!("source `{name}`: {e}"))?
+                    .expect("an nmea source has an nmea configuration");
+                let cell = SourceCell::new(name.clone(), "nmea");
+                tokio::spawn(tt_hw::nmea::run(nmea, cell.clone(), name.clone()));
                 cell
             }
         };

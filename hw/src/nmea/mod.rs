@@ -29,8 +29,10 @@ use std::fmt;
 use std::str::FromStr;
 
 /// What to do with a date before the floor that 1024 weeks would bring on
-/// or after it (see [`epoch::apply_date_floor`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// or after it (see [`epoch::apply_date_floor`]). In configuration files:
+/// `"correct"` or `"refuse"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum WeekRollover {
     /// Add 1024 weeks, and log that it was done.
     Correct,
