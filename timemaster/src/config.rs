@@ -565,6 +565,44 @@ mod tests {
     }
 
     #[test]
+    fn the_example_nmea_source_shows_the_defaults() {
+        // The example's serial receiver is commented out, one setting per
+        // line as `#key = value`; put back, it parses to the defaults.
+        let text = include_str!("../../deploy/timemaster.example.toml");
+        let kind = text
+            .find("#kind = \"nmea\"")
+            .expect("the example has an nmea block");
+        let start = text[..kind]
+            .rfind("#[[source]]")
+            .expect("its [[source]] line");
+        let block: String = text[start..]
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .filter_map(|l| l.strip_prefix('#'))
+            .filter(|l| !l.starts_with(' ') && !l.is_empty())
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let config = parse(&block, "example nmea block").unwrap();
+        assert_eq!(config.sources.len(), 1);
+        let nmea = nmea_config(&config.sources[0]).unwrap().unwrap();
+        assert_eq!(nmea, tt_hw::nmea::NmeaConfig::for_device("/dev/ttyUSB0"));
+        // Every key of the variant is shown.
+        for key in [
+            "name",
+            "kind",
+            "device",
+            "baud",
+            "min-delay-us",
+            "max-delay-us",
+            "date-floor",
+            "week-rollover",
+            "require-checksum",
+        ] {
+            assert!(block.contains(&format!("{key} = ")), "{key} missing");
+        }
+    }
+
+    #[test]
     fn example_config_parses() {
         let text = include_str!("../../deploy/timemaster.example.toml");
         // The example shows every key at its default.
