@@ -19,6 +19,28 @@
 //!    width then grows by `2 rho` per second: at 200 ppm and 60 s, 24 ms.
 //!    After that the slave is unsynchronized.
 //!
+//! # Disruptions of the local clock
+//!
+//! The previous combined sample carried to `L`, `C = prev.at(L, rho)`, and
+//! this round's agreement `X` both hold truth at `L` when the local
+//! oscillator kept within `rho` and at most `f` masters lie, so they share
+//! at least one point. When they do not (`C` and `X` disjoint), one of those
+//! assumptions broke: the local counter stopped, stepped, or ran faster or
+//! slower than `rho` allows (a paused virtual machine, an oscillator out of
+//! its specification), or more than `f` masters lied. Nothing that went
+//! through the local clock can then be vouched for, this round's samples
+//! included (a poll in flight across a stopped counter measured too short
+//! a round trip). So the round counts a disruption ([`Combiner::disruptions`]),
+//! keeps `X` as the combined sample but serves nothing, and serves again
+//! only after a later round's agreement overlaps the one before it carried
+//! forward: two rounds in a row that tell the same story through the
+//! local clock. The first round after start has nothing to be compared
+//! with and is served at once.
+//!
+//! This catches a disruption only once it is larger than the widths
+//! involved, and only at the end of the next round: what was handed out in
+//! between came from the disrupted clock.
+//!
 //! Why the served interval holds truth: each usable master interval holds
 //! truth at `L` if the master is honest (round_trip and propagation only
 //! widen), at most `f` masters lie, and the intersection hull keeps truth
@@ -175,6 +197,10 @@ pub struct Combiner {
     failure: Option<String>,
     quorum: usize,
     state: State,
+    /// Whether the combined sample may be served: false from a disruption
+    /// until a round agrees with the one before it.
+    vouched: bool,
+    disruptions: u64,
 }
 
 /// Nanoseconds in `duration`, saturating.
@@ -198,6 +224,8 @@ impl Combiner {
             failure: None,
             quorum: limits.max_falsetickers + 1,
             state: State::Starting,
+            vouched: true,
+            disruptions: 0,
         }
     }
 
@@ -279,16 +307,39 @@ impl Combiner {
                         )
                     };
                 }
+                let carried = self.combined.map(|previous| previous.at(now, drift));
+                let consistent = carried.is_none_or(|c| c.overlaps(&agreement.interval));
                 self.combined = Some(Sample::new(now, agreement.interval));
                 self.failure = None;
                 self.quorum = agreement.needed;
-                if self.state != State::Synchronized {
-                    events.push(Event::Synchronized {
-                        width_ns: agreement.interval.width_ns(),
-                        usable: usable.len(),
+                if !consistent {
+                    self.disruptions += 1;
+                    self.vouched = false;
+                    let detail = format!(
+                        "the last combined interval carried to now, {}, misses this round's \
+                         agreement, {}; the local clock stopped, stepped or ran outside its \
+                         drift bound (or more than {f} masters lie)",
+                        carried.map_or_else(String::new, |c| c.to_string()),
+                        agreement.interval
+                    );
+                    events.push(Event::Unsynchronized {
+                        reason: format!(
+                            "clock disruption: {detail}; nothing is served until a round \
+                             agrees with this one"
+                        ),
                     });
+                    self.failure = Some(detail);
+                    self.state = State::Unsynchronized;
+                } else {
+                    self.vouched = true;
+                    if self.state != State::Synchronized {
+                        events.push(Event::Synchronized {
+                            width_ns: agreement.interval.width_ns(),
+                            usable: usable.len(),
+                        });
+                    }
+                    self.state = State::Synchronized;
                 }
-                self.state = State::Synchronized;
             }
             Err(error) => {
                 for &(index, _, _) in &usable {
@@ -301,7 +352,7 @@ impl Combiner {
                     IntersectError::NoQuorum { .. } => f + 1,
                 };
                 let reason = error.to_string();
-                let new_state = if self.holdover_left(now) {
+                let new_state = if self.vouched && self.holdover_left(now) {
                     State::Holdover
                 } else {
                     State::Unsynchronized
@@ -343,6 +394,12 @@ impl Combiner {
     }
 
     fn unsynchronized_reason(&self, at: LocalInstant, failure: &str) -> String {
+        if !self.vouched {
+            return format!(
+                "not serving since a clock disruption, until a round agrees with the one \
+                 before it: {failure}"
+            );
+        }
         match self.combined {
             None => format!("no combined interval yet: {failure}"),
             Some(sample) => format!(
@@ -355,10 +412,13 @@ impl Combiner {
     }
 
     /// The interval to serve at local instant `at`: the combined sample
-    /// carried to `at`, while it is within the holdover; otherwise why not.
+    /// carried to `at`, while it is within the holdover and no disruption
+    /// stands against it; otherwise why not.
     pub fn now(&self, at: LocalInstant) -> Result<Interval, String> {
         match self.combined {
-            Some(sample) if self.holdover_left(at) => Ok(sample.at(at, self.limits.drift)),
+            Some(sample) if self.vouched && self.holdover_left(at) => {
+                Ok(sample.at(at, self.limits.drift))
+            }
             _ => Err(self.unsynchronized_reason(
                 at,
                 self.failure
@@ -373,6 +433,12 @@ impl Combiner {
     /// the first agreement.
     pub fn combined(&self) -> Option<Sample> {
         self.combined
+    }
+
+    /// How many clock disruptions the rounds have found since start (see
+    /// the module documentation).
+    pub fn disruptions(&self) -> u64 {
+        self.disruptions
     }
 
     /// How many masters had to agree in the last round (`n - f` of the

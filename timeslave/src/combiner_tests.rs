@@ -272,3 +272,90 @@ fn a_change_is_reported_once() {
     combiner.record(0, answer(SECOND, SECOND, SECOND + 10));
     assert!(combiner.combine(at(SECOND)).is_empty());
 }
+
+const BOOT: tt_core::shm::BootId = tt_core::shm::BootId::from_u128(1);
+
+/// Three masters answer `[t - 100 us, t + 100 us]` around true time `t`,
+/// received at local instant `local`.
+fn honest_round(combiner: &mut Combiner, local: i64, truth: i64) {
+    for index in 0..3 {
+        combiner.record(index, answer(local, truth - 100_000, truth + 100_000));
+    }
+}
+
+#[test]
+fn a_stopped_counter_is_a_disruption_and_nothing_is_served_until_two_rounds_agree() {
+    let offset = 1_700_000_000 * SECOND;
+    let mut combiner = Combiner::new(3, limits(1));
+    honest_round(&mut combiner, SECOND, offset + SECOND);
+    combiner.combine(at(SECOND));
+    assert_eq!(combiner.disruptions(), 0);
+
+    // The counter stood still for 10 s of true time (a paused virtual
+    // machine): one local second later, true time is 11 s further on.
+    // Carried forward, the last combined interval is
+    // [t + 1 s - 300 us, t + 1 s + 300 us]; the masters say t + 11 s.
+    honest_round(&mut combiner, 2 * SECOND, offset + 12 * SECOND);
+    let events = combiner.combine(at(2 * SECOND));
+    assert_eq!(combiner.disruptions(), 1);
+    assert!(
+        events.iter().any(
+            |e| matches!(e, Event::Unsynchronized { reason } if reason.starts_with("clock disruption"))
+        ),
+        "{events:?}"
+    );
+    let refused = combiner.now(at(2 * SECOND)).unwrap_err();
+    assert!(refused.contains("clock disruption"), "{refused}");
+    // The record a slave publishes says the same.
+    assert_eq!(
+        crate::publish::record_for(&combiner, at(2 * SECOND), BOOT),
+        tt_core::shm::Published::Unsynchronized
+    );
+
+    // A round that fails meanwhile does not serve the sample either.
+    for index in 0..3 {
+        combiner.record(index, PollOutcome::Unreachable("timeout".to_string()));
+    }
+    combiner.combine(at(2 * SECOND + 500_000_000));
+    assert!(combiner.now(at(2 * SECOND + 500_000_000)).is_err());
+
+    // The next round agrees with the one before, carried forward: served
+    // again, and the disruption count stays.
+    honest_round(&mut combiner, 3 * SECOND, offset + 13 * SECOND);
+    let events = combiner.combine(at(3 * SECOND));
+    assert!(
+        matches!(events[0], Event::Synchronized { .. }),
+        "{events:?}"
+    );
+    assert_eq!(
+        combiner.now(at(3 * SECOND)),
+        Ok(iv(
+            offset + 13 * SECOND - 100_000,
+            offset + 13 * SECOND + 100_000
+        ))
+    );
+    assert_eq!(combiner.disruptions(), 1);
+}
+
+#[test]
+fn rounds_that_overlap_the_carried_interval_by_one_point_are_no_disruption() {
+    // Carried 1 s at 200 ppm, [0, 0] becomes [1 s - 200 us, 1 s + 200 us].
+    // A next agreement touching its upper end is consistent; one starting
+    // 1 ns above is not.
+    let mut combiner = Combiner::new(1, limits(0));
+    combiner.record(0, answer(0, 0, 0));
+    combiner.combine(at(0));
+    let top = SECOND + 200_000;
+    combiner.record(0, answer(SECOND, top, top + 10));
+    combiner.combine(at(SECOND));
+    assert_eq!(combiner.disruptions(), 0);
+    assert!(combiner.now(at(SECOND)).is_ok());
+
+    // [top, top + 10] carried 1 s: [2 s + 200 us - 200 us, ...]; the lower
+    // end is 2 s, the upper 2 s + 400 us + 10.
+    let above = 2 * SECOND + 400_000 + 10 + 1;
+    combiner.record(0, answer(2 * SECOND, above, above + 10));
+    combiner.combine(at(2 * SECOND));
+    assert_eq!(combiner.disruptions(), 1);
+    assert!(combiner.now(at(2 * SECOND)).is_err());
+}
