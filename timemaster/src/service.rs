@@ -5,6 +5,7 @@ use crate::assess::{assess, Assessment, Rules};
 use crate::peers::{self, JudgedPeer, PeerRules, PeerTable, Standing};
 use tonic::{Request, Response, Status};
 use tt_clock::LocalClock;
+use tt_core::leap::LeapPolicy;
 use tt_core::LocalInstant;
 use tt_hw::SourceCell;
 use tt_proto::v1::true_time_server::TrueTime;
@@ -19,6 +20,7 @@ pub struct MasterService<C> {
     clock: std::sync::Arc<C>,
     started: LocalInstant,
     served: std::sync::Mutex<Option<Served>>,
+    leap: Option<LeapPolicy>,
 }
 
 /// What the master served last, for logging each change once.
@@ -61,7 +63,16 @@ impl<C: LocalClock> MasterService<C> {
             clock,
             started,
             served: std::sync::Mutex::new(None),
+            leap: None,
         }
+    }
+
+    /// The service widening its combined interval around a scheduled leap
+    /// second, as `tt_core::leap` describes, before it is compared with the
+    /// peers and answered.
+    pub fn with_leap_policy(mut self, policy: LeapPolicy) -> Self {
+        self.leap = Some(policy);
+        self
     }
 
     /// Judges the sources and the peers now. The local clock is read once,
@@ -72,7 +83,10 @@ impl<C: LocalClock> MasterService<C> {
         let states = self.cells.iter().map(SourceCell::snapshot).collect();
         let peer_polls = peers::snapshot(&self.peers);
         let now = self.clock.now();
-        let assessment = assess(states, now, &self.rules);
+        let mut assessment = assess(states, now, &self.rules);
+        if let (Some(policy), Ok(combined)) = (&self.leap, &mut assessment.combined) {
+            *combined = policy.apply(*combined);
+        }
         let (standing, peers) = peers::judge(
             assessment.combined.as_ref().ok().copied(),
             &peer_polls,
@@ -194,5 +208,78 @@ impl<C: LocalClock + 'static> TrueTime for MasterService<C> {
             uptime_ns: now.nanos_since(self.started),
             drift_ppb: self.rules.drift.ppb(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tt_core::leap::{LeapKind, LeapSecond};
+    use tt_core::{Drift, Interval, Sample, Timestamp, NANOS_PER_SEC};
+
+    struct Fixed(LocalInstant);
+
+    impl LocalClock for Fixed {
+        fn now(&self) -> LocalInstant {
+            self.0
+        }
+    }
+
+    /// 2027-01-01T00:00:00Z.
+    const MIDNIGHT: i64 = 1_798_761_600 * NANOS_PER_SEC;
+
+    fn service(sample_at: i64) -> MasterService<Fixed> {
+        let cell = SourceCell::new("gps0", "gpsd");
+        cell.publish(
+            Sample::new(
+                LocalInstant::from_nanos(0),
+                Interval::from_unix_nanos(sample_at, sample_at + 1_000).unwrap(),
+            ),
+            "test",
+        );
+        let rules = Rules {
+            drift: Drift::from_ppm(200),
+            max_falsetickers: 0,
+            max_sample_age_ns: 3 * NANOS_PER_SEC,
+        };
+        let peer_rules = PeerRules {
+            drift: rules.drift,
+            max_falsetickers: 0,
+            max_age_ns: 2 * NANOS_PER_SEC,
+        };
+        MasterService::new(
+            vec![cell],
+            rules,
+            Arc::new(Mutex::new(Vec::new())),
+            peer_rules,
+            Arc::new(Fixed(LocalInstant::from_nanos(0))),
+        )
+        .with_leap_policy(LeapPolicy {
+            leap: LeapSecond {
+                midnight: Timestamp::from_unix_nanos(MIDNIGHT),
+                kind: LeapKind::Inserted,
+            },
+            before_ns: 600 * NANOS_PER_SEC,
+            after_ns: 10 * NANOS_PER_SEC,
+        })
+    }
+
+    #[test]
+    fn the_answer_is_widened_below_near_an_inserted_leap_second_only() {
+        // 5 s before the leap: one second more below.
+        let near = MIDNIGHT - 5 * NANOS_PER_SEC;
+        let view = service(near).view();
+        assert_eq!(
+            view.assessment.combined,
+            Ok(Interval::from_unix_nanos(near - NANOS_PER_SEC, near + 1_000).unwrap())
+        );
+        // An hour before: untouched.
+        let far = MIDNIGHT - 3_600 * NANOS_PER_SEC;
+        let view = service(far).view();
+        assert_eq!(
+            view.assessment.combined,
+            Ok(Interval::from_unix_nanos(far, far + 1_000).unwrap())
+        );
     }
 }
