@@ -4,6 +4,7 @@
 //! server, bad arguments, a garbled answer), with one line on stderr.
 
 mod format;
+mod id;
 mod render;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +38,11 @@ enum Command {
     /// Every master or source with its offset, width, age and verdict, then
     /// the combined interval.
     Status,
+    /// Snowflake ids: make them, or read one.
+    Id {
+        #[command(subcommand)]
+        command: id::IdCommand,
+    },
 }
 
 /// How long one request may take, connection included.
@@ -51,6 +57,9 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(error) => return argument_error(&error),
     };
+    if let Command::Id { command } = &args.command {
+        return id::run(command, args.address.as_deref(), &args.socket, args.json);
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -148,6 +157,7 @@ async fn run(args: &Args) -> Result<(String, bool), String> {
                 };
                 Ok((text, is_synchronized(&combined)))
             }
+            Command::Id { .. } => unreachable!("id commands return from main first"),
         }
     };
     tokio::time::timeout(REQUEST_TIMEOUT, work)
