@@ -6,9 +6,15 @@
 //! Drivers know nothing of gRPC; the master knows nothing of devices.
 #![deny(missing_docs)]
 
+#[cfg(test)]
+mod c_probe;
 pub mod gpsd;
+pub mod holdover;
 pub mod kernel;
 pub mod nmea;
+pub mod phc;
+pub mod pps;
+pub mod ptp4l;
 pub mod source;
 
 pub use source::{Health, SourceCell, SourceState};
