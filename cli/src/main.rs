@@ -101,13 +101,26 @@ fn argument_error(error: &clap::Error) -> ExitCode {
         error.kind(),
         ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     ) {
+        if error.render().to_string().contains("Usage: tt-cli id ") {
+            eprintln!("tt-cli: id needs a command, new or decode; see tt-cli id --help");
+            return ExitCode::from(EXIT_ERROR);
+        }
         eprintln!("tt-cli: a command is needed, now or status; see tt-cli --help");
         return ExitCode::from(EXIT_ERROR);
     }
     let rendered = error.render().to_string();
-    let first = rendered.lines().next().unwrap_or("bad arguments");
+    let mut lines = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty());
+    let first = lines.next().unwrap_or("bad arguments");
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    eprintln!("tt-cli: {first}; see tt-cli --help");
+    // "the following required arguments were not provided:" names them on
+    // the next line.
+    match (first.strip_suffix(':'), lines.next()) {
+        (Some(lead), Some(what)) => eprintln!("tt-cli: {lead}: {what}; see tt-cli --help"),
+        _ => eprintln!("tt-cli: {first}; see tt-cli --help"),
+    }
     ExitCode::from(EXIT_ERROR)
 }
 
