@@ -6,6 +6,7 @@
 mod format;
 mod id;
 mod render;
+mod wait;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -43,6 +44,18 @@ enum Command {
         #[command(subcommand)]
         command: id::IdCommand,
     },
+    /// Commit-wait: return once true time is surely past TIME, and print
+    /// the interval it returned with.
+    WaitUntil {
+        /// RFC 3339 such as 2026-12-04T16:00:00.5Z, or Unix nanoseconds
+        /// after @ such as @1796400000000000000.
+        #[arg(value_name = "TIME")]
+        time: String,
+        /// The timeslave's shared-memory record; where there is no such
+        /// file, the socket is used.
+        #[arg(long, value_name = "PATH", default_value = tt_client::DEFAULT_SHM_PATH)]
+        shm: std::path::PathBuf,
+    },
 }
 
 /// How long one request may take, connection included.
@@ -59,6 +72,15 @@ fn main() -> ExitCode {
     };
     if let Command::Id { command } = &args.command {
         return id::run(command, args.address.as_deref(), &args.socket, args.json);
+    }
+    if let Command::WaitUntil { time, shm } = &args.command {
+        let outcome = wait::run(shm, &args.socket, args.address.as_deref(), time, args.json);
+        if outcome.status == 0 {
+            println!("{}", outcome.text);
+        } else {
+            eprintln!("tt-cli: {}", outcome.text);
+        }
+        return ExitCode::from(outcome.status);
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -171,6 +193,7 @@ async fn run(args: &Args) -> Result<(String, bool), String> {
                 Ok((text, is_synchronized(&combined)))
             }
             Command::Id { .. } => unreachable!("id commands return from main first"),
+            Command::WaitUntil { .. } => unreachable!("wait-until returns from main first"),
         }
     };
     tokio::time::timeout(REQUEST_TIMEOUT, work)
