@@ -121,6 +121,81 @@ pub enum SourceConfig {
         #[serde(default = "default_require_checksum")]
         require_checksum: bool,
     },
+    /// A kernel PPS device (/dev/ppsN), its edges numbered by another
+    /// source.
+    #[serde(rename_all = "kebab-case")]
+    Pps {
+        /// The source's name in status and logs.
+        name: String,
+        /// The PPS device, e.g. /dev/pps0.
+        device: String,
+        /// The source whose time says which second an edge marks.
+        label_from: String,
+        /// Bound on an edge's distance from the top of its second, ns.
+        #[serde(default = "default_pps_precision_ns")]
+        precision_ns: i64,
+        /// How old the label's sample may be, ms.
+        #[serde(default = "default_label_max_age_ms")]
+        label_max_age_ms: u64,
+    },
+    /// A PTP hardware clock (/dev/ptpN).
+    #[serde(rename_all = "kebab-case")]
+    Phc {
+        /// The source's name in status and logs.
+        name: String,
+        /// The PHC, e.g. /dev/ptp0.
+        device: String,
+        /// The PHC's timescale, "tai" or "utc".
+        #[serde(default = "default_phc_timescale")]
+        timescale: tt_hw::phc::Timescale,
+        /// TAI - UTC, seconds.
+        #[serde(default)]
+        utc_offset_s: Option<i64>,
+        /// ptp4l's management socket, for the discipline state and the UTC
+        /// offset.
+        #[serde(default)]
+        ptp4l_socket: Option<String>,
+        /// ptp4l's PTP domain.
+        #[serde(default)]
+        ptp4l_domain: u8,
+        /// The PHC's error bound while disciplined, ns.
+        accuracy_ns: i64,
+        /// Sandwiches per read, 1 to 25.
+        #[serde(default = "default_phc_samples")]
+        samples: u32,
+        /// How often to read it, ms.
+        #[serde(default = "default_phc_poll_ms")]
+        poll_interval_ms: u64,
+        /// The oscillator's rate bound in holdover, parts per trillion.
+        #[serde(default)]
+        holdover_drift_pptr: Option<u64>,
+        /// How long the holdover bound holds, s.
+        #[serde(default)]
+        holdover_max_s: Option<u64>,
+    },
+    /// A running ptp4l with software timestamping, asked over its
+    /// management socket.
+    #[serde(rename_all = "kebab-case")]
+    Ptp4l {
+        /// The source's name in status and logs.
+        name: String,
+        /// ptp4l's management socket (its uds_address).
+        #[serde(default = "default_ptp4l_socket")]
+        socket: String,
+        /// ptp4l's PTP domain.
+        #[serde(default)]
+        domain: u8,
+        /// How often to ask, ms.
+        #[serde(default = "default_ptp4l_poll_ms")]
+        poll_interval_ms: u64,
+        /// Accept a grandmaster on the ARB timescale as serving UTC.
+        #[serde(default)]
+        allow_arb_timescale: bool,
+        /// The accuracy to assume for a grandmaster whose clockAccuracy is
+        /// unknown (0xFE), ns.
+        #[serde(default)]
+        unknown_gm_accuracy_ns: Option<i64>,
+    },
 }
 
 impl SourceConfig {
@@ -129,6 +204,9 @@ impl SourceConfig {
         match self {
             SourceConfig::Gpsd { name, .. } | SourceConfig::Kernel { name, .. } => name,
             SourceConfig::Nmea { name, .. } => name,
+            SourceConfig::Pps { name, .. }
+            | SourceConfig::Phc { name, .. }
+            | SourceConfig::Ptp4l { name, .. } => name,
         }
     }
 }
@@ -176,6 +254,24 @@ fn default_week_rollover() -> tt_hw::nmea::WeekRollover {
 }
 fn default_require_checksum() -> bool {
     true
+}
+fn default_label_max_age_ms() -> u64 {
+    3_000
+}
+fn default_phc_timescale() -> tt_hw::phc::Timescale {
+    tt_hw::phc::Timescale::Tai
+}
+fn default_phc_samples() -> u32 {
+    5
+}
+fn default_phc_poll_ms() -> u64 {
+    1_000
+}
+fn default_ptp4l_socket() -> String {
+    "/var/run/ptp4l".to_string()
+}
+fn default_ptp4l_poll_ms() -> u64 {
+    1_000
 }
 fn default_kernel_poll_ms() -> u64 {
     1_000
@@ -336,6 +432,29 @@ impl Config {
             if let SourceConfig::Nmea { name, .. } = source {
                 nmea_config(source).map_err(|e| format!("source `{name}`: {e}"))?;
             }
+            let drift = tt_core::Drift::from_ppm(self.drift_ppm);
+            let named = |e: String| format!("source `{}`: {e}", source.name());
+            pps_config(source, drift).map_err(named)?;
+            phc_config(source, drift).map_err(named)?;
+            ptp4l_config(source).map_err(named)?;
+        }
+        for source in &self.sources {
+            if let SourceConfig::Pps {
+                name, label_from, ..
+            } = source
+            {
+                if label_from == name {
+                    return Err(format!(
+                        "source `{name}`: label-from names the source itself; name the GPS \
+                         source that numbers its edges"
+                    ));
+                }
+                if !names.contains(label_from.as_str()) {
+                    return Err(format!(
+                        "source `{name}`: label-from = \"{label_from}\" names no configured source"
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -375,6 +494,107 @@ pub fn nmea_config(source: &SourceConfig) -> Result<Option<tt_hw::nmea::NmeaConf
     };
     nmea.validate().map_err(|e| e.to_string())?;
     Ok(Some(nmea))
+}
+
+fn millis(ms: u64) -> std::time::Duration {
+    std::time::Duration::from_millis(ms)
+}
+
+/// The PPS driver's configuration for a `pps` source, checked, and the
+/// name of the source that labels its edges. `None` for any other kind.
+pub fn pps_config(
+    source: &SourceConfig,
+    local_drift: tt_core::Drift,
+) -> Result<Option<(tt_hw::pps::PpsConfig, String)>, String> {
+    let SourceConfig::Pps {
+        device,
+        label_from,
+        precision_ns,
+        label_max_age_ms,
+        ..
+    } = source
+    else {
+        return Ok(None);
+    };
+    let pps = tt_hw::pps::PpsConfig {
+        label_max_age: millis(*label_max_age_ms),
+        local_drift,
+        ..tt_hw::pps::PpsConfig::new(device, *precision_ns)
+    };
+    pps.validate()?;
+    Ok(Some((pps, label_from.clone())))
+}
+
+/// The PHC driver's configuration for a `phc` source, checked: holdover
+/// needs both `holdover-drift-pptr` and `holdover-max-s`. `None` for any
+/// other kind.
+pub fn phc_config(
+    source: &SourceConfig,
+    local_drift: tt_core::Drift,
+) -> Result<Option<tt_hw::phc::PhcConfig>, String> {
+    let SourceConfig::Phc {
+        device,
+        timescale,
+        utc_offset_s,
+        ptp4l_socket,
+        ptp4l_domain,
+        accuracy_ns,
+        samples,
+        poll_interval_ms,
+        holdover_drift_pptr,
+        holdover_max_s,
+        ..
+    } = source
+    else {
+        return Ok(None);
+    };
+    let holdover = match (holdover_drift_pptr, holdover_max_s) {
+        (None, None) => None,
+        (Some(drift_pptr), Some(max_s)) => Some(tt_hw::holdover::HoldoverConfig {
+            drift_pptr: *drift_pptr,
+            max_ns: i64::try_from(*max_s)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(tt_core::NANOS_PER_SEC),
+        }),
+        _ => return Err("holdover needs both holdover-drift-pptr and holdover-max-s".to_string()),
+    };
+    let phc = tt_hw::phc::PhcConfig {
+        utc_offset_s: *utc_offset_s,
+        ptp4l_socket: ptp4l_socket.as_ref().map(std::path::PathBuf::from),
+        ptp4l_domain: *ptp4l_domain,
+        samples: *samples,
+        poll_interval: millis(*poll_interval_ms),
+        holdover,
+        local_drift,
+        ..tt_hw::phc::PhcConfig::new(device, *timescale, *accuracy_ns)
+    };
+    phc.validate()?;
+    Ok(Some(phc))
+}
+
+/// The ptp4l driver's configuration for a `ptp4l` source, checked. `None`
+/// for any other kind.
+pub fn ptp4l_config(source: &SourceConfig) -> Result<Option<tt_hw::ptp4l::Ptp4lConfig>, String> {
+    let SourceConfig::Ptp4l {
+        socket,
+        domain,
+        poll_interval_ms,
+        allow_arb_timescale,
+        unknown_gm_accuracy_ns,
+        ..
+    } = source
+    else {
+        return Ok(None);
+    };
+    let ptp4l = tt_hw::ptp4l::Ptp4lConfig {
+        socket: std::path::PathBuf::from(socket),
+        domain: *domain,
+        poll_interval: millis(*poll_interval_ms),
+        allow_arb_timescale: *allow_arb_timescale,
+        unknown_gm_accuracy_ns: *unknown_gm_accuracy_ns,
+    };
+    ptp4l.validate()?;
+    Ok(Some(ptp4l))
 }
 
 /// `YYYY-MM-DD` as seconds since the Unix epoch (00:00 UTC that day).
@@ -428,6 +648,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tt_core::Drift;
 
     #[test]
     fn empty_file_gives_the_defaults() {
@@ -600,6 +821,138 @@ mod tests {
         ] {
             assert!(block.contains(&format!("{key} = ")), "{key} missing");
         }
+    }
+
+    /// The commented-out block of the example whose `#kind = "<kind>"`
+    /// line is given, put back: its `#key = value` lines.
+    fn example_block(kind: &str) -> String {
+        let text = include_str!("../../deploy/timemaster.example.toml");
+        let at = text
+            .find(&format!("#kind = \"{kind}\""))
+            .unwrap_or_else(|| panic!("the example has a {kind} block"));
+        let start = text[..at]
+            .rfind("#[[source]]")
+            .expect("its [[source]] line");
+        text[start..]
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .filter_map(|l| l.strip_prefix('#'))
+            .filter(|l| !l.starts_with(' ') && !l.is_empty())
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    const GPS: &str = "[[source]]\nname = \"gps0\"\nkind = \"gpsd\"\n";
+
+    #[test]
+    fn the_example_pps_source_parses_to_its_defaults() {
+        let block = example_block("pps");
+        let config = parse(&format!("{GPS}{block}"), "example pps block").unwrap();
+        let (pps, label) = pps_config(&config.sources[1], Drift::from_ppm(200))
+            .unwrap()
+            .unwrap();
+        assert_eq!(pps, tt_hw::pps::PpsConfig::new("/dev/pps0", 1_000));
+        assert_eq!(label, "gps0");
+        for key in ["device", "label-from", "precision-ns", "label-max-age-ms"] {
+            assert!(block.contains(&format!("{key} = ")), "{key} missing");
+        }
+    }
+
+    #[test]
+    fn the_example_phc_source_parses() {
+        let block = example_block("phc");
+        let config = parse(&block, "example phc block").unwrap();
+        let phc = phc_config(&config.sources[0], Drift::from_ppm(200))
+            .unwrap()
+            .unwrap();
+        let expected = tt_hw::phc::PhcConfig {
+            utc_offset_s: Some(37),
+            ptp4l_socket: Some("/var/run/ptp4l".into()),
+            holdover: Some(tt_hw::holdover::HoldoverConfig {
+                drift_pptr: 50,
+                max_ns: 86_400 * tt_core::NANOS_PER_SEC,
+            }),
+            ..tt_hw::phc::PhcConfig::new("/dev/ptp0", tt_hw::phc::Timescale::Tai, 1_000)
+        };
+        assert_eq!(phc, expected);
+        for key in [
+            "device",
+            "timescale",
+            "utc-offset-s",
+            "ptp4l-socket",
+            "ptp4l-domain",
+            "accuracy-ns",
+            "samples",
+            "poll-interval-ms",
+            "holdover-drift-pptr",
+            "holdover-max-s",
+        ] {
+            assert!(block.contains(&format!("{key} = ")), "{key} missing");
+        }
+    }
+
+    #[test]
+    fn the_example_ptp4l_source_parses_to_its_defaults() {
+        let block = example_block("ptp4l");
+        let config = parse(&block, "example ptp4l block").unwrap();
+        let ptp4l = ptp4l_config(&config.sources[0]).unwrap().unwrap();
+        assert_eq!(
+            ptp4l,
+            tt_hw::ptp4l::Ptp4lConfig {
+                unknown_gm_accuracy_ns: Some(1_000),
+                ..tt_hw::ptp4l::Ptp4lConfig::default()
+            }
+        );
+        for key in [
+            "socket",
+            "domain",
+            "poll-interval-ms",
+            "allow-arb-timescale",
+            "unknown-gm-accuracy-ns",
+        ] {
+            assert!(block.contains(&format!("{key} = ")), "{key} missing");
+        }
+    }
+
+    #[test]
+    fn pps_phc_and_ptp4l_sources_are_checked() {
+        let pps = |label: &str| {
+            format!(
+                "{GPS}[[source]]\nname = \"pps0\"\nkind = \"pps\"\ndevice = \"/dev/pps0\"\n\
+                 label-from = \"{label}\"\n"
+            )
+        };
+        assert!(parse(&pps("gps0"), "m.toml").is_ok());
+        let err = parse(&pps("gps9"), "m.toml").unwrap_err();
+        assert!(err.contains("names no configured source"), "{err}");
+        let err = parse(&pps("pps0"), "m.toml").unwrap_err();
+        assert!(err.contains("itself"), "{err}");
+        let err = parse(&format!("{}precision-ns = -5\n", pps("gps0")), "m.toml").unwrap_err();
+        assert!(
+            err.contains("pps0") && err.contains("precision-ns"),
+            "{err}"
+        );
+
+        let phc = "[[source]]\nname = \"phc0\"\nkind = \"phc\"\ndevice = \"/dev/ptp0\"\n";
+        let err = parse(phc, "m.toml").unwrap_err();
+        assert!(err.contains("accuracy-ns"), "{err}");
+        let err = parse(&format!("{phc}accuracy-ns = 100\n"), "m.toml").unwrap_err();
+        assert!(err.contains("utc-offset-s or ptp4l-socket"), "{err}");
+        let utc = format!("{phc}accuracy-ns = 100\ntimescale = \"utc\"\n");
+        assert!(parse(&utc, "m.toml").is_ok());
+        let err = parse(&format!("{utc}holdover-max-s = 60\n"), "m.toml").unwrap_err();
+        assert!(err.contains("holdover needs both"), "{err}");
+        let err = parse(
+            &format!("{phc}accuracy-ns = 100\ntimescale = \"gps\"\n"),
+            "m.toml",
+        )
+        .unwrap_err();
+        assert!(err.contains("timescale") || err.contains("gps"), "{err}");
+
+        let ptp4l = "[[source]]\nname = \"ptp0\"\nkind = \"ptp4l\"\n";
+        assert!(parse(ptp4l, "m.toml").is_ok());
+        let err = parse(&format!("{ptp4l}poll-interval-ms = 1\n"), "m.toml").unwrap_err();
+        assert!(err.contains("ptp0") && err.contains("10 ms"), "{err}");
     }
 
     #[test]

@@ -124,6 +124,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 fn start_sources(config: &Config) -> anyhow::Result<Vec<SourceCell>> {
     let mut cells = Vec::with_capacity(config.sources.len());
+    let local_drift = Drift::from_ppm(config.drift_ppm);
+    let mut labelled = Vec::new();
     for source in &config.sources {
         let cell = match source {
             SourceConfig::Gpsd {
@@ -165,8 +167,43 @@ fn start_sources(config: &Config) -> anyhow::Result<Vec<SourceCell>> {
                 tokio::spawn(tt_hw::nmea::run(nmea, cell.clone(), name.clone()));
                 cell
             }
+            SourceConfig::Pps { name, .. } => {
+                let (pps, label_from) = config::pps_config(source, local_drift)
+                    .map_err(|e| anyhow::anyhow!("source `{name}`: {e}"))?
+                    .expect("a pps source has a pps configuration");
+                let cell = SourceCell::new(name.clone(), "pps");
+                // Started below, once the labelling source's cell exists.
+                labelled.push((pps, cell.clone(), label_from, name.clone()));
+                cell
+            }
+            SourceConfig::Phc { name, .. } => {
+                let phc = config::phc_config(source, local_drift)
+                    .map_err(|e| anyhow::anyhow!("source `{name}`: {e}"))?
+                    .expect("a phc source has a phc configuration");
+                let cell = SourceCell::new(name.clone(), "phc");
+                tokio::spawn(tt_hw::phc::run(phc, cell.clone(), name.clone()));
+                cell
+            }
+            SourceConfig::Ptp4l { name, .. } => {
+                let ptp4l = config::ptp4l_config(source)
+                    .map_err(|e| anyhow::anyhow!("source `{name}`: {e}"))?
+                    .expect("a ptp4l source has a ptp4l configuration");
+                let cell = SourceCell::new(name.clone(), "ptp4l");
+                tokio::spawn(tt_hw::ptp4l::run(ptp4l, cell.clone(), name.clone()));
+                cell
+            }
         };
         cells.push(cell);
+    }
+    for (pps, cell, label_from, name) in labelled {
+        let label = cells
+            .iter()
+            .find(|candidate| candidate.snapshot().name == label_from)
+            .cloned()
+            .ok_or_else(|| {
+                anyhow::anyhow!("source `{name}`: label-from = \"{label_from}\" names no source")
+            })?;
+        tokio::spawn(tt_hw::pps::run(pps, cell, label, name));
     }
     Ok(cells)
 }

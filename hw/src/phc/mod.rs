@@ -57,8 +57,9 @@ use tracing::Instrument;
 use tt_clock::ClockPair;
 use tt_core::{Drift, Interval, Sample, Timestamp, NANOS_PER_SEC};
 
-/// The timescale a PHC keeps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The timescale a PHC keeps (`"tai"` or `"utc"` in configuration).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Timescale {
     /// International Atomic Time: UTC = PHC - (TAI - UTC).
     Tai,
