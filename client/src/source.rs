@@ -51,7 +51,9 @@ pub trait TimeSource: Send + Sync {
                 .saturating_sub(interval.earliest().unix_nanos())
                 .saturating_add(1);
             // Never spin: at least 10 us, at most 100 ms before looking again.
-            let nap = u64::try_from(to_go_ns).unwrap_or(0).clamp(10_000, 100_000_000);
+            let nap = u64::try_from(to_go_ns)
+                .unwrap_or(0)
+                .clamp(10_000, 100_000_000);
             std::thread::sleep(Duration::from_nanos(nap));
         }
     }
