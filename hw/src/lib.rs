@@ -8,6 +8,7 @@
 
 #[cfg(test)]
 mod c_probe;
+pub mod chain;
 pub mod gpsd;
 pub mod holdover;
 pub mod kernel;

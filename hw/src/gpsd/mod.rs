@@ -22,6 +22,7 @@ pub use messages::{
 };
 pub use session::{apply_date_floor, ArrivalStamp, Outcome, Rejection, Session, Taken, TakenKind};
 
+use crate::chain::{Admission, SampleChain};
 use crate::{Health, SourceCell};
 use std::fmt;
 use std::io;
@@ -172,6 +173,7 @@ where
                 tracing::info!("connected to gpsd");
                 let end = serve(stream, &config, &cell, &mut on_taken, &mut logs).await;
                 logs.receiving = false;
+                logs.chain.reset();
                 if connected_at.elapsed() >= HEALTHY_CONNECTION {
                     backoff = INITIAL_BACKOFF;
                 }
@@ -223,6 +225,9 @@ async fn connect(address: &str) -> Result<TcpStream, String> {
 struct LogState {
     receiving: bool,
     rollover_undone: bool,
+    inconsistent: bool,
+    /// The serial samples checked against each other (`crate::chain`).
+    chain: SampleChain,
 }
 
 /// Reads one connection until it closes (`Ok`) or fails (`Err`).
@@ -290,13 +295,46 @@ where
                 TakenKind::Serial(ArrivalStamp::Rtime) => "serial time (TPV rtime stamp)",
                 TakenKind::Pps => "PPS edge",
             };
-            cell.publish(
-                taken.sample,
-                format!("{kind} labelled {}, width {width_us} us", taken.label),
-            );
-            if !logs.receiving {
-                logs.receiving = true;
-                tracing::info!(label = %taken.label, width_us, "receiving time from gpsd");
+            // Serial samples must agree with each other before they are
+            // published (a stalled gpsd stamps late); a PPS edge is stamped
+            // by the kernel and already checked against the serial time.
+            let publishable = match taken.kind {
+                TakenKind::Pps => Some(taken.sample),
+                TakenKind::Serial(_) => match logs.chain.admit(taken.sample) {
+                    Admission::Publish(sample) => {
+                        logs.inconsistent = false;
+                        Some(sample)
+                    }
+                    Admission::Hold => None,
+                    Admission::Inconsistent { carried, new } => {
+                        let detail = format!(
+                            "sample labelled {} at {new} disagrees with the one before it carried \
+                             forward, {carried}: gpsd stamped one of them late (a stall?)",
+                            taken.label
+                        );
+                        cell.reject(detail.clone());
+                        if cell.lose(Health::NoData, detail.clone()) || !logs.inconsistent {
+                            tracing::warn!(%detail, "serial samples disagree; none used until two agree");
+                        }
+                        logs.inconsistent = true;
+                        logs.receiving = false;
+                        None
+                    }
+                },
+            };
+            if let Some(sample) = publishable {
+                cell.publish(
+                    sample,
+                    format!(
+                        "{kind} labelled {}, width {} us",
+                        taken.label,
+                        sample.interval.width_ns() / 1_000
+                    ),
+                );
+                if !logs.receiving {
+                    logs.receiving = true;
+                    tracing::info!(label = %taken.label, width_us, "receiving time from gpsd");
+                }
             }
             if taken.rollover_undone && !logs.rollover_undone {
                 logs.rollover_undone = true;
@@ -320,6 +358,7 @@ where
         Outcome::Held(why) => tracing::trace!(why, "held"),
         Outcome::NoFix(reason) => {
             logs.receiving = false;
+            logs.chain.reset();
             if cell.lose(Health::NoData, reason.clone()) {
                 tracing::info!(%reason, "no time from gpsd");
             }

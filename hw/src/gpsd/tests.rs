@@ -625,31 +625,49 @@ async fn client_talks_to_a_scripted_gpsd_and_reconnects() {
     let watch = String::from_utf8(watch).unwrap();
     assert!(watch.contains("\"pps\":true") && watch.contains("\"timing\":true"));
 
-    // The TPV is stamped with the real wall clock now: after the client
-    // read its first pair (before sending WATCH), before it reads the
-    // pair for this line. (A stamp from before the connection would be
-    // refused: no pair of the session precedes it.)
+    // Two TPVs half a second apart, stamped with the real wall clock: after
+    // the client read its first pair (before sending WATCH; a stamp from
+    // before the connection would be refused, as no pair of the session
+    // precedes it), before it reads the pair for these lines. A serial
+    // source publishes once two samples agree (`crate::chain`).
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     let rtime = tt_clock::realtime_ns();
     let mut script = String::new();
     script += "{\"class\":\"VERSION\",\"release\":\"3.22\",\"rev\":\"3.22\",\"proto_major\":3,\"proto_minor\":14}\r\n";
     script += "this is not json\r\n";
     script += &"y".repeat(MAX_LINE_BYTES + 1);
     script += "\r\n";
-    script += &tpv(3, Some("2026-03-01T00:00:00.000Z"), Some(rtime));
+    script += &tpv(
+        3,
+        Some("2026-03-01T00:00:00.000Z"),
+        Some(rtime - 500_000_000),
+    );
+    script += "\r\n";
+    script += &tpv(3, Some("2026-03-01T00:00:00.500Z"), Some(rtime));
     script += "\r\n";
     stream.write_all(script.as_bytes()).await.unwrap();
 
-    let got = tokio::time::timeout(deadline, samples.recv())
-        .await
-        .unwrap_or_else(|_| panic!("no sample within the deadline: {:?}", cell.snapshot()))
-        .expect("the client is running");
-    assert_eq!(got.label.unix_nanos(), iso("2026-03-01T00:00:00.000Z"));
-    assert_eq!(got.kind, TakenKind::Serial(ArrivalStamp::Rtime));
+    let mut taken = Vec::new();
+    for _ in 0..2 {
+        let got = tokio::time::timeout(deadline, samples.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no sample within the deadline: {:?}", cell.snapshot()))
+            .expect("the client is running");
+        assert_eq!(got.kind, TakenKind::Serial(ArrivalStamp::Rtime));
+        taken.push(got);
+    }
+    assert_eq!(taken[0].label.unix_nanos(), iso("2026-03-01T00:00:00.000Z"));
+    assert_eq!(taken[1].label.unix_nanos(), iso("2026-03-01T00:00:00.500Z"));
     let state = cell.snapshot();
     assert_eq!(state.health, Health::Good);
     assert_eq!(state.accepted, 1);
     assert_eq!(state.rejected, 2);
-    assert_eq!(state.last, Some(got.sample));
+    // What is published is the second sample widened to cover the first
+    // one carried forward: it contains the second sample's interval.
+    let published = state.last.expect("a sample is published");
+    assert_eq!(published.local, taken[1].sample.local);
+    assert!(published.interval.earliest() <= taken[1].sample.interval.earliest());
+    assert!(published.interval.latest() >= taken[1].sample.interval.latest());
 
     // gpsd goes away: the source says so, then comes back.
     drop(stream);
