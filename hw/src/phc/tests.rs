@@ -411,6 +411,11 @@ fn clock_tai_standing_in_gives_an_interval_holding_the_host_clock() {
         assert_eq!(reading.method, ReadMethod::ClockGettime);
         let (outcome, _) = session.on_reading(&reading, ClockPair::read(), &Discipline::Assumed);
         let got = taken(outcome);
+        eprintln!(
+            "CLOCK_TAI as a PHC: sandwich {} ns, width {} ns",
+            got.span_ns,
+            got.sample.interval.width_ns()
+        );
         let check = ClockPair::read();
         let carried = got.sample.at(check.local_after, Drift::DEFAULT);
         // The wall read lies between the two local reads: true time at
