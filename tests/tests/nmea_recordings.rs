@@ -498,3 +498,80 @@ fn the_byte_stream_may_be_cut_anywhere() {
         }
     }
 }
+
+/// A small deterministic generator (xorshift64) for the mutations below.
+struct Mutator(u64);
+
+impl Mutator {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+#[test]
+fn mutated_recordings_keep_every_promise() {
+    // The fuzz target's checks (fuzz/fuzz_targets/nmea.rs), run here on a
+    // bounded number of inputs so `cargo test` covers them too: each
+    // recording with 1 to 16 random byte flips, insertions and deletions,
+    // cut into reads of 1 to 64 bytes.
+    let mut mutator = Mutator(0x2545_f491_4f6c_dd1d);
+    let recordings: Vec<(String, Vec<u8>)> = recordings()
+        .into_iter()
+        .map(|name| {
+            let bytes = data_lines(&name).concat();
+            (name, bytes)
+        })
+        .collect();
+    for round in 0..400 {
+        let (name, original) = &recordings[round % recordings.len()];
+        let mut bytes = original.clone();
+        for _ in 0..=mutator.below(16) {
+            let at = mutator.below(bytes.len());
+            match mutator.below(3) {
+                0 => bytes[at] ^= 1 << mutator.below(8),
+                1 => bytes.insert(at, mutator.next() as u8),
+                _ => {
+                    bytes.remove(at);
+                }
+            }
+        }
+        let config = config(round % 2 == 0, WeekRollover::Correct);
+        let mut assembler = Assembler::new(&config);
+        let mut framer = Framer::new();
+        let (mut refused, mut last_second) = (0u64, None);
+        let mut local_ns = NS;
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            let (chunk, after) = rest.split_at((mutator.below(64) + 1).min(rest.len()));
+            rest = after;
+            local_ns += 7 * 1_000_000;
+            framer.push(
+                chunk,
+                LocalInstant::from_nanos(local_ns),
+                |frame| match assembler.on_frame(frame) {
+                    Step::Taken(taken) => {
+                        let label = taken.label.unix_nanos();
+                        let interval = taken.sample.interval;
+                        assert_eq!(interval.earliest().unix_nanos(), label, "{name}");
+                        let extra = interval.width_ns() - NS;
+                        assert!(extra == 0 || extra == 1, "{name}: width {extra}");
+                        assert!(label >= FLOOR_2000 * NS, "{name}: below the floor");
+                        let second = label.div_euclid(NS);
+                        assert_ne!(last_second, Some(second), "{name}: a second twice");
+                        last_second = Some(second);
+                    }
+                    Step::Rejected(_) => refused += 1,
+                    Step::Repeat | Step::Ignored => {}
+                },
+            );
+        }
+        assert_eq!(assembler.counts().total(), refused, "{name}");
+    }
+}
