@@ -8,7 +8,9 @@
 //! * ZDA: its date and time, only while the receiver's last word on its fix
 //!   (RMC status, GGA quality, GNS mode), no more than [`FIX_MEMORY_NS`]
 //!   old, was "fix". ZDA has no validity field; a receiver without a fix
-//!   sends its free-running clock in it.
+//!   sends its free-running clock in it. So a receiver that sends ZDA and
+//!   nothing with a fix flag gives no labels at all: a known limit, for
+//!   timing receivers configured that way.
 //! * GGA or GNS with a fix: its time of day, on the date of the last dated
 //!   sentence (RMC `A`, or ZDA taken), the day chosen by
 //!   [`date_for_time_of_day`]; without one, [`Rejection::NoDate`].
