@@ -148,6 +148,15 @@ fn samples_contain_the_host_clock_at_their_arrival() {
         assert_eq!(s.taken.label.unix_nanos().rem_euclid(S), 0);
         assert_eq!(s.taken.sentence, "RMC", "RMC is the first of each burst");
     }
+    let delays_us: Vec<i64> = seen
+        .iter()
+        .map(|s| (s.realtime_at_arrival_ns - s.taken.label.unix_nanos()) / 1_000)
+        .collect();
+    eprintln!(
+        "arrival after the label, us: min {} max {} (configured 40000..300000)",
+        delays_us.iter().min().expect("samples"),
+        delays_us.iter().max().expect("samples")
+    );
     let state = source.cell.snapshot();
     assert_eq!(state.health, Health::Good);
     assert!(state.detail.contains("GPRMC labelled"), "{}", state.detail);
