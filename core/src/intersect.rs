@@ -1,10 +1,10 @@
 //! The fault-tolerant intersection of intervals (Marzullo's algorithm in
 //! the form NTP's selection uses).
 //!
-//! Given `n` intervals of which at most `f` may be wrong, with `2f < n`,
-//! every interval from a correct source contains true time, so true time
-//! is covered by at least `n - f` intervals. The result is the hull of all
-//! points covered by at least `n - f` intervals:
+//! Given `n` intervals of which at most `f` may be wrong, every interval
+//! from a correct source contains true time, so true time is covered by at
+//! least `n - f` intervals. The result is the hull of all points covered by
+//! at least `n - f` intervals:
 //!
 //! ```text
 //! need   = n - f
@@ -21,6 +21,14 @@
 //! there is no agreement, and the answer is an error, not a guess.
 //!
 //! Intervals are closed: endpoints that touch count as overlapping.
+//!
+//! The rule needs `n - f >= 1`, that is `n > f`. With `2f < n` (a majority
+//! of correct intervals, the usual configuration) liars cannot move the
+//! result far from truth. When some sources are missing and `n` falls to
+//! `2f` or below, the hull at `n - f` still holds truth, it is only wider:
+//! with three masters, `f = 1` and one of them down, it is the hull of the
+//! two that answer. A wide interval is honest; refusing to answer would
+//! be too, but serves nobody.
 
 use crate::Interval;
 use std::fmt;
@@ -41,12 +49,12 @@ pub struct Agreement {
 /// Why no combined interval exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IntersectError {
-    /// Fewer than `2f + 1` inputs: a majority of correct ones cannot be
-    /// guaranteed.
+    /// No more inputs than may be wrong (`n <= f`): every one of them
+    /// could be a liar.
     NoQuorum {
         /// Inputs given.
         have: usize,
-        /// Inputs needed, `2f + 1`.
+        /// Inputs needed, `f + 1`.
         need: usize,
     },
     /// No point is covered by `n - f` inputs: more than `f` are wrong.
@@ -63,7 +71,7 @@ impl fmt::Display for IntersectError {
         match self {
             IntersectError::NoQuorum { have, need } => write!(
                 f,
-                "no quorum: {have} sources have a usable interval, {need} are needed"
+                "no quorum: {have} usable interval(s), at least {need} needed"
             ),
             IntersectError::NoAgreement { have, need } => write!(
                 f,
@@ -91,7 +99,7 @@ pub fn intersect(
     max_falsetickers: usize,
 ) -> Result<Agreement, IntersectError> {
     let have = intervals.len();
-    let quorum = max_falsetickers.saturating_mul(2).saturating_add(1);
+    let quorum = max_falsetickers.saturating_add(1);
     if have < quorum {
         return Err(IntersectError::NoQuorum { have, need: quorum });
     }
@@ -192,13 +200,30 @@ mod tests {
     }
 
     #[test]
-    fn no_quorum_below_two_f_plus_one() {
+    fn no_quorum_when_every_input_could_lie() {
         let set = [iv(0, 10), iv(0, 10)];
         assert_eq!(
-            intersect(&set, 1),
+            intersect(&set, 2),
             Err(IntersectError::NoQuorum { have: 2, need: 3 })
         );
-        assert!(intersect(&[], 0).is_err());
+        assert_eq!(
+            intersect(&[], 0),
+            Err(IntersectError::NoQuorum { have: 0, need: 1 })
+        );
+    }
+
+    #[test]
+    fn without_a_majority_the_hull_widens_to_keep_truth() {
+        // Three masters, f = 1, one down: the two left disagree by 2 s.
+        // Either may be the liar, so the answer spans both.
+        let s = 1_000_000_000;
+        let set = [iv(0, 10), iv(2 * s, 2 * s + 10)];
+        let agreed = intersect(&set, 1).unwrap();
+        assert_eq!(agreed.interval, iv(0, 2 * s + 10));
+        assert_eq!(agreed.needed, 1);
+        // When they agree the hull of the two is barely wider than each.
+        let agreed = intersect(&[iv(0, 10), iv(2, 12)], 1).unwrap();
+        assert_eq!(agreed.interval, iv(0, 12));
     }
 
     #[test]
@@ -219,8 +244,8 @@ mod tests {
         // need = 2: [0,10]&[5,15] agree on [5,10]; [30,40]&[35,45] on
         // [35,40]. Truth could be in either, so the hull spans both.
         let set = [iv(0, 10), iv(5, 15), iv(30, 40), iv(35, 45), iv(100, 101)];
-        let agreed = intersect(&set, 3).unwrap_err();
-        assert_eq!(agreed, IntersectError::NoQuorum { have: 5, need: 7 });
+        let agreed = intersect(&set, 5).unwrap_err();
+        assert_eq!(agreed, IntersectError::NoQuorum { have: 5, need: 6 });
         let agreed = intersect(&set, 2).unwrap_err();
         // need = 3: no point is in three intervals.
         assert_eq!(agreed, IntersectError::NoAgreement { have: 5, need: 3 });
@@ -260,7 +285,7 @@ mod tests {
             set in prop::collection::vec(arb_interval(40), 1..9),
             f_seed in 0usize..8,
         ) {
-            let f = f_seed % set.len().div_ceil(2);
+            let f = f_seed % set.len();
             let got = intersect(&set, f);
             match oracle(&set, f) {
                 Some((interval, in_majority)) => {
@@ -284,10 +309,11 @@ mod tests {
         ) {
             let honest: Vec<Interval> =
                 honest.iter().map(|&(below, above)| iv(truth - below, truth + above)).collect();
-            // At most f liars with 2f < n: f = min(#liars, #honest - 1).
-            let f = liars.len().min(honest.len() - 1);
+            // Any number of liars up to f, even a majority of them: the
+            // hull at n - f still reaches truth.
+            let f = liars.len();
             let mut set = honest.clone();
-            set.extend(liars.iter().take(f));
+            set.extend(liars.iter());
             let agreed = intersect(&set, f).expect("honest sources outnumber liars");
             prop_assert!(agreed.interval.contains(Timestamp::from_unix_nanos(truth)));
             for (i, _) in honest.iter().enumerate() {

@@ -347,9 +347,9 @@ impl Combiner {
                 }
                 self.quorum = match *error {
                     IntersectError::NoAgreement { need, .. } => need,
-                    // With the fewest inputs that could work, 2f + 1, the
-                    // agreement needed is f + 1.
-                    IntersectError::NoQuorum { .. } => f + 1,
+                    // With the fewest inputs that could work, f + 1, a
+                    // single one is enough.
+                    IntersectError::NoQuorum { .. } => 1,
                 };
                 let reason = error.to_string();
                 let new_state = if self.vouched && self.holdover_left(now) {

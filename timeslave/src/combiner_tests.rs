@@ -148,7 +148,7 @@ fn without_masters_the_interval_widens_then_the_slave_is_unsynchronized() {
     assert_eq!(
         events[0],
         Event::LostQuorum {
-            reason: "no quorum: 0 sources have a usable interval, 3 are needed".to_string()
+            reason: "no quorum: 0 usable interval(s), at least 2 needed".to_string()
         }
     );
     assert_eq!(
