@@ -179,12 +179,13 @@ async fn gpsd_pps_messages_become_microsecond_intervals() {
         edges += 1;
         // The label is a whole second and the edge's interval is the
         // precision (1 us, above gpsd's 2^-20 s) plus the mapping of a
-        // stamp that was some milliseconds old when read: 500 ppm of a few
-        // ms, a few us.
+        // stamp that was some milliseconds old when read (500 ppm of a few
+        // ms, a few us; under 200 ms even on a loaded machine, so under
+        // 250 us in all): microseconds, never a serial label's milliseconds.
         assert_eq!(t.label.unix_nanos() % S, 0);
         assert!(t.sample.interval.contains(t.label));
         let width = t.sample.interval.width_ns();
-        assert!((2_000..60_000).contains(&width), "width {width} ns");
+        assert!((2_000..250_000).contains(&width), "width {width} ns");
         eprintln!("gpsd PPS edge {}: width {width} ns", t.label);
     }
     let state = cell.snapshot();
@@ -282,9 +283,10 @@ async fn kernel_pps_edges_numbered_by_the_gpsd_source() {
                     "{sample:?} misses the host clock"
                 );
                 // Numbered by a whole second, 1 us precision plus the
-                // mapping of an edge read at once: a few us wide.
+                // mapping of an edge read at once: a few us wide, and
+                // under 250 us even on a loaded machine.
                 let width = sample.interval.width_ns();
-                assert!((2_000..60_000).contains(&width), "width {width} ns");
+                assert!((2_000..250_000).contains(&width), "width {width} ns");
                 assert_eq!(sample.interval.midpoint().unix_nanos() % S, 0);
                 eprintln!(
                     "kernel PPS edge {}: width {width} ns",

@@ -362,11 +362,12 @@ async fn the_whole_path_through_the_device_trait() {
         .interval
         .contains(Timestamp::from_unix_nanos(second * S)));
     // Width 2 (p + w): p = 1 us, and w is 500 ppm of the gap between the
-    // edge and our pair (the scheduler's wake-up, well under 10 ms) plus
-    // the pair's spread: far below 20 us.
+    // edge and our pair (the scheduler's wake-up: under 200 ms even on a
+    // loaded machine) plus the pair's spread: microseconds, never the
+    // milliseconds of a serial label.
     assert!(sample.interval.width_ns() >= 2_000);
     assert!(
-        sample.interval.width_ns() < 20_000,
+        sample.interval.width_ns() < 250_000,
         "{}",
         sample.interval.width_ns()
     );
