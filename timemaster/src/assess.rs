@@ -40,8 +40,8 @@ pub struct Assessment {
     pub combined: Result<Interval, String>,
     /// Each source, in configuration order.
     pub sources: Vec<Judged>,
-    /// How many usable sources had to agree (`n - f`); 0 when there was no
-    /// quorum to count.
+    /// How many usable sources had to agree (`n - f`); without a combined
+    /// interval, the fewest that could have sufficed (`f + 1`).
     pub needed: usize,
 }
 
@@ -88,7 +88,8 @@ pub fn assess(states: Vec<SourceState>, now: LocalInstant, rules: &Rules) -> Ass
             Assessment {
                 combined: Err(reason),
                 sources,
-                needed: 0,
+                // The fewest that could have sufficed: f + 1.
+                needed: rules.max_falsetickers + 1,
             }
         }
     }

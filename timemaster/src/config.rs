@@ -322,17 +322,99 @@ pub fn load(path: &Path) -> Result<Config, String> {
 /// Parses and checks configuration text; `origin` names it in errors.
 pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
     let config: Config = toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
         let message = e.message().trim().replace('\n', " ");
-        match line {
-            Some(line) => format!("{origin} line {line}: {message}"),
-            None => format!("{origin}: {message}"),
+        let start = e
+            .span()
+            .map(|span| line_of(text, span.start.min(text.len())));
+        // An unknown key inside a [[source]] is reported at the table: point
+        // at the key itself.
+        let line = quoted_after(&message, "unknown field `")
+            .and_then(|key| key_line(text, key, start.unwrap_or(1), usize::MAX))
+            .or(start);
+        let key = line.and_then(|line| key_on_line(text, line));
+        match (line, key) {
+            (Some(line), Some(key)) if !message.contains(&format!("`{key}`")) => {
+                format!("{origin} line {line}: `{key}`: {message}")
+            }
+            (Some(line), _) => format!("{origin} line {line}: {message}"),
+            (None, _) => format!("{origin}: {message}"),
         }
     })?;
-    config.validate().map_err(|e| format!("{origin}: {e}"))?;
+    config.validate().map_err(|e| match locate(text, &e) {
+        Some(line) => format!("{origin} line {line}: {e}"),
+        None => format!("{origin}: {e}"),
+    })?;
     Ok(config)
+}
+
+/// The 1-based line holding byte `offset` of `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset].matches('\n').count() + 1
+}
+
+/// The text between `prefix` and the next backtick in `message`.
+fn quoted_after<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = &message[message.find(prefix)? + prefix.len()..];
+    Some(&rest[..rest.find('`')?])
+}
+
+/// The key assigned on 1-based `line`, if the line is `key = ...`.
+fn key_on_line(text: &str, line: usize) -> Option<&str> {
+    let (key, _) = text.lines().nth(line.checked_sub(1)?)?.split_once('=')?;
+    let key = key.trim();
+    (!key.is_empty() && !key.starts_with('#') && !key.contains(' ')).then_some(key)
+}
+
+/// The first line in `from..until` (1-based, inclusive..exclusive) that
+/// assigns `key`.
+fn key_line(text: &str, key: &str, from: usize, until: usize) -> Option<usize> {
+    (from..until.min(text.lines().count() + 1)).find(|&line| key_on_line(text, line) == Some(key))
+}
+
+/// Where a checked configuration's error is: the line of the first key the
+/// message names, inside the `[[source]]` it names if it names one (else
+/// that source's table).
+fn locate(text: &str, message: &str) -> Option<usize> {
+    let lines = text.lines().count() + 1;
+    let is_header = |line: usize| {
+        text.lines()
+            .nth(line - 1)
+            .is_some_and(|l| l.trim_start().starts_with('['))
+    };
+    let (from, until) = match quoted_after(message, "source `") {
+        Some(name) => {
+            let quoted = format!("\"{name}\"");
+            let name_line = (1..lines).find(|&line| {
+                key_on_line(text, line) == Some("name")
+                    && text
+                        .lines()
+                        .nth(line - 1)
+                        .is_some_and(|l| l.contains(&quoted))
+            })?;
+            let start = (1..=name_line).rev().find(|&l| is_header(l)).unwrap_or(1);
+            let end = (name_line + 1..lines)
+                .find(|&l| is_header(l))
+                .unwrap_or(lines);
+            (start, end)
+        }
+        None => (1, lines),
+    };
+    let is_word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '-');
+    let mut named: Vec<(usize, usize)> = (from..until)
+        .filter_map(|line| {
+            let key = key_on_line(text, line)?;
+            let (at, _) = message.match_indices(key).find(|&(at, _)| {
+                !is_word(message[..at].chars().next_back())
+                    && !is_word(message[at + key.len()..].chars().next())
+            })?;
+            Some((at, line))
+        })
+        .collect();
+    named.sort_unstable();
+    named
+        .first()
+        .map(|&(_, line)| line)
+        .or((from > 1).then_some(from))
 }
 
 impl Config {
@@ -670,7 +752,27 @@ mod tests {
         let text = "[[source]]\nname = \"g\"\nkind = \"gpsd\"\nmax-dealy-us = 5\n";
         let err = parse(text, "m.toml").unwrap_err();
         assert!(err.contains("max-dealy-us"), "{err}");
-        assert!(err.contains("line 1") || err.contains("line 4"), "{err}");
+        assert!(err.starts_with("m.toml line 4:"), "{err}");
+    }
+
+    #[test]
+    fn checked_values_name_their_line() {
+        let text = "listen = \"127.0.0.1:1\"\ndrift-ppm = 0\n";
+        let err = parse(text, "m.toml").unwrap_err();
+        assert!(err.starts_with("m.toml line 2: drift-ppm = 0"), "{err}");
+        let text = "[[source]]\nname = \"k\"\nkind = \"kernel\"\n\n[[source]]\nname = \"g\"\n\
+                    kind = \"gpsd\"\nmin-delay-us = 10\nmax-delay-us = 5\n";
+        let err = parse(text, "m.toml").unwrap_err();
+        assert!(err.starts_with("m.toml line 8: source `g`"), "{err}");
+        let text = "[[source]]\nname = \"g\"\nkind = \"gpsd\"\ndate-floor = \"2026-02-30\"\n";
+        let err = parse(text, "m.toml").unwrap_err();
+        assert!(err.starts_with("m.toml line 4:"), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_type_names_its_key() {
+        let err = parse("\ndrift-ppm = \"lots\"\n", "m.toml").unwrap_err();
+        assert!(err.starts_with("m.toml line 2: `drift-ppm`:"), "{err}");
     }
 
     #[test]

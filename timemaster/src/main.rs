@@ -25,7 +25,21 @@ struct Args {
 }
 
 fn main() {
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            // One line, not clap's usage block: the first line says what
+            // was wrong, `--help` the rest.
+            let first = e.to_string();
+            let first = first.lines().next().unwrap_or("bad arguments");
+            eprintln!(
+                "timemaster: {} (see --help)",
+                first.trim_start_matches("error: ")
+            );
+            std::process::exit(2);
+        }
+    };
     let config = match &args.config {
         Some(path) => match config::load(path) {
             Ok(config) => config,
@@ -54,6 +68,7 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),
