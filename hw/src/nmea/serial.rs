@@ -13,6 +13,7 @@ use super::epoch::{Assembler, Step, Taken};
 use super::frame::Framer;
 use super::parse::{Reason, Rejection};
 use super::NmeaConfig;
+use crate::chain::{Admission, SampleChain};
 use crate::{Health, SourceCell};
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -155,6 +156,11 @@ struct Reader<'a, F> {
     last_taken: Option<LocalInstant>,
     opened: LocalInstant,
     last_logged: [Option<Instant>; Reason::ALL.len()],
+    /// Samples checked against each other: a read that returned late
+    /// (this thread descheduled) stamps its sentence late
+    /// (`crate::chain`).
+    chain: SampleChain,
+    inconsistent_logged: bool,
 }
 
 impl<'a, F: FnMut(&Taken)> Reader<'a, F> {
@@ -170,6 +176,8 @@ impl<'a, F: FnMut(&Taken)> Reader<'a, F> {
             last_taken: None,
             opened: boottime(),
             last_logged: [None; Reason::ALL.len()],
+            chain: SampleChain::new(),
+            inconsistent_logged: false,
         }
     }
 
@@ -212,6 +220,7 @@ impl<'a, F: FnMut(&Taken)> Reader<'a, F> {
             return;
         }
         self.receiving = false;
+        self.chain.reset();
         let detail = format!(
             "no valid time from serial device {} for {} s (no fix, wrong baud rate, or silent)",
             self.config.device,
@@ -231,16 +240,39 @@ impl<'a, F: FnMut(&Taken)> Reader<'a, F> {
     }
 
     fn taken(&mut self, taken: &Taken) {
-        let width_us = taken.sample.interval.width_ns() / 1_000;
         let talker = String::from_utf8_lossy(&taken.talker);
+        self.last_taken = Some(taken.sample.local);
+        let sample = match self.chain.admit(taken.sample) {
+            Admission::Publish(sample) => sample,
+            Admission::Hold => {
+                (self.on_taken)(taken);
+                return;
+            }
+            Admission::Inconsistent { carried, new } => {
+                let detail = format!(
+                    "{}: sample labelled {} at {new} disagrees with the one before it carried \
+                     forward, {carried}: a read returned late (a stalled host?)",
+                    self.config.device, taken.label
+                );
+                self.cell.reject(detail.clone());
+                self.receiving = false;
+                if self.cell.lose(Health::NoData, detail.clone()) || !self.inconsistent_logged {
+                    tracing::warn!(%detail, "serial samples disagree; none used until two agree");
+                }
+                self.inconsistent_logged = true;
+                (self.on_taken)(taken);
+                return;
+            }
+        };
+        self.inconsistent_logged = false;
+        let width_us = sample.interval.width_ns() / 1_000;
         self.cell.publish(
-            taken.sample,
+            sample,
             format!(
                 "{talker}{} labelled {}, width {width_us} us",
                 taken.sentence, taken.label
             ),
         );
-        self.last_taken = Some(taken.sample.local);
         if !self.receiving {
             self.receiving = true;
             tracing::info!(label = %taken.label, width_us, "receiving time from the receiver");
@@ -277,6 +309,7 @@ impl<'a, F: FnMut(&Taken)> Reader<'a, F> {
 
         if let Rejection::NoFix(_) = rejection {
             self.receiving = false;
+            self.chain.reset();
             if self.cell.lose(Health::NoData, detail.clone()) {
                 tracing::info!(%detail, "the receiver reports no fix");
             }
