@@ -21,12 +21,14 @@ pub trait LocalClock: Send + Sync {
 pub struct Boottime;
 
 impl LocalClock for Boottime {
+    #[inline]
     fn now(&self) -> LocalInstant {
         LocalInstant::from_nanos(read(libc::CLOCK_BOOTTIME))
     }
 }
 
 /// Reads `CLOCK_BOOTTIME` in nanoseconds.
+#[inline]
 pub fn boottime() -> LocalInstant {
     Boottime.now()
 }
@@ -77,6 +79,7 @@ impl ClockPair {
     }
 }
 
+#[inline]
 fn read(clock: libc::clockid_t) -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,

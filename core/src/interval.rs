@@ -40,6 +40,7 @@ impl std::error::Error for IntervalError {}
 
 impl Interval {
     /// The interval `[earliest, latest]`; an error if `earliest > latest`.
+    #[inline]
     pub fn new(earliest: Timestamp, latest: Timestamp) -> Result<Self, IntervalError> {
         if earliest > latest {
             return Err(IntervalError::Inverted { earliest, latest });
@@ -48,6 +49,7 @@ impl Interval {
     }
 
     /// Same as [`Interval::new`] on raw nanoseconds since the epoch.
+    #[inline]
     pub fn from_unix_nanos(earliest: i64, latest: i64) -> Result<Self, IntervalError> {
         Interval::new(
             Timestamp::from_unix_nanos(earliest),

@@ -40,6 +40,7 @@ impl Sample {
     /// assert_eq!(later.earliest().unix_nanos(), 100 + 1_000_000_000 - 200_000);
     /// assert_eq!(later.latest().unix_nanos(), 200 + 1_000_000_000 + 200_000);
     /// ```
+    #[inline]
     pub fn at(&self, at: LocalInstant, drift: Drift) -> Interval {
         let span_ns = at.nanos_since(self.local);
         let error_ns = drift.error_over(span_ns);

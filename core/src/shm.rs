@@ -236,10 +236,7 @@ impl SharedRecord {
         fence(Ordering::Release);
 
         self.magic.store(MAGIC, Ordering::Relaxed);
-        self.layout.store(
-            u64::from(VERSION) | ((RECORD_SIZE as u64) << 32),
-            Ordering::Relaxed,
-        );
+        self.layout.store(LAYOUT, Ordering::Relaxed);
         match what {
             Published::Synchronized {
                 sample,
@@ -272,11 +269,19 @@ impl SharedRecord {
     }
 
     /// A consistent copy of the record, or why there is none.
+    #[inline]
+    pub fn read(&self) -> Result<Published, ShmError> {
+        self.copy().ok_or(ShmError::Busy)?.decode()
+    }
+
+    /// The words of one consistent copy, `None` if the writer kept the
+    /// record busy through every retry.
     ///
     /// Only relaxed loads of 8 bytes and fences: Rust guarantees those
     /// (and nothing stronger) to work on memory mapped read-only on 64-bit
     /// targets, which is how clients map the record.
-    pub fn read(&self) -> Result<Published, ShmError> {
+    #[inline]
+    fn copy(&self) -> Option<Words> {
         for _ in 0..READ_RETRIES {
             let before = self.sequence.load(Ordering::Relaxed);
             // Acquire: if `before` is the writer's closing (release)
@@ -286,16 +291,18 @@ impl SharedRecord {
                 std::hint::spin_loop();
                 continue;
             }
-            let magic = self.magic.load(Ordering::Relaxed);
-            let layout = self.layout.load(Ordering::Relaxed);
-            let local_ns = self.local_ns.load(Ordering::Relaxed);
-            let earliest_ns = self.earliest_ns.load(Ordering::Relaxed);
-            let latest_ns = self.latest_ns.load(Ordering::Relaxed);
-            let drift_ppb = self.drift_ppb.load(Ordering::Relaxed);
-            let void_after_ns = self.void_after_ns.load(Ordering::Relaxed);
-            let status = self.status.load(Ordering::Relaxed);
-            let boot_high = self.boot_id_high.load(Ordering::Relaxed);
-            let boot_low = self.boot_id_low.load(Ordering::Relaxed);
+            let words = Words {
+                magic: self.magic.load(Ordering::Relaxed),
+                layout: self.layout.load(Ordering::Relaxed),
+                local_ns: self.local_ns.load(Ordering::Relaxed),
+                earliest_ns: self.earliest_ns.load(Ordering::Relaxed),
+                latest_ns: self.latest_ns.load(Ordering::Relaxed),
+                drift_ppb: self.drift_ppb.load(Ordering::Relaxed),
+                void_after_ns: self.void_after_ns.load(Ordering::Relaxed),
+                status: self.status.load(Ordering::Relaxed),
+                boot_high: self.boot_id_high.load(Ordering::Relaxed),
+                boot_low: self.boot_id_low.load(Ordering::Relaxed),
+            };
             // The acquire fence orders the field loads before the second
             // sequence load: if it still matches, no store hit them.
             fence(Ordering::Acquire);
@@ -303,36 +310,81 @@ impl SharedRecord {
                 std::hint::spin_loop();
                 continue;
             }
-
-            if magic != MAGIC {
-                return Err(ShmError::BadMagic(magic));
-            }
-            let version = (layout & 0xffff_ffff) as u32;
-            let size = (layout >> 32) as u32;
-            if version != VERSION || size as usize != RECORD_SIZE {
-                return Err(ShmError::BadLayout { version, size });
-            }
-            if status != STATUS_SYNCHRONIZED {
-                return Ok(Published::Unsynchronized);
-            }
-            let interval =
-                Interval::from_unix_nanos(earliest_ns, latest_ns).map_err(|_| ShmError::Corrupt)?;
-            return Ok(Published::Synchronized {
-                sample: Sample::new(LocalInstant::from_nanos(local_ns), interval),
-                drift: Drift::from_ppb(drift_ppb),
-                void_after: LocalInstant::from_nanos(void_after_ns),
-                boot: BootId((u128::from(boot_high) << 64) | u128::from(boot_low)),
-            });
+            return Some(words);
         }
-        Err(ShmError::Busy)
+        None
     }
 
     /// True time at local instant `now` of boot `boot`, from the record:
     /// one consistent copy, then [`Sample::at`]. Refuses a record that is
     /// unsynchronized, from another boot, void at `now`, or stamped after
-    /// `now`.
+    /// `now`: the same answer as [`interval_from`] on [`SharedRecord::read`],
+    /// with the common case (a good record) checked in one pass over the
+    /// copied words, since this runs on every client `now()`.
+    #[inline]
     pub fn interval_at(&self, now: LocalInstant, boot: BootId) -> Result<Interval, ShmError> {
-        interval_from(self.read()?, now, boot)
+        let words = self.copy().ok_or(ShmError::Busy)?;
+        let [boot_high, boot_low] = split_boot(boot);
+        let good = words.magic == MAGIC
+            && words.layout == LAYOUT
+            && words.status == STATUS_SYNCHRONIZED
+            && words.boot_high == boot_high
+            && words.boot_low == boot_low
+            && words.local_ns <= now.nanos()
+            && now.nanos() <= words.void_after_ns
+            && words.earliest_ns <= words.latest_ns;
+        if !good {
+            return interval_from(words.decode()?, now, boot);
+        }
+        let interval = Interval::from_unix_nanos(words.earliest_ns, words.latest_ns)
+            .expect("checked: earliest <= latest");
+        let sample = Sample::new(LocalInstant::from_nanos(words.local_ns), interval);
+        Ok(sample.at(now, Drift::from_ppb(words.drift_ppb)))
+    }
+}
+
+/// The layout word this code writes and reads.
+const LAYOUT: u64 = VERSION as u64 | ((RECORD_SIZE as u64) << 32);
+
+/// The words of one consistent copy of the record, not yet checked.
+#[derive(Clone, Copy, Debug)]
+struct Words {
+    magic: u64,
+    layout: u64,
+    local_ns: i64,
+    earliest_ns: i64,
+    latest_ns: i64,
+    drift_ppb: u64,
+    void_after_ns: i64,
+    status: u64,
+    boot_high: u64,
+    boot_low: u64,
+}
+
+impl Words {
+    /// What the copy says, or why it is not a record.
+    #[inline]
+    fn decode(self) -> Result<Published, ShmError> {
+        if self.magic != MAGIC {
+            return Err(ShmError::BadMagic(self.magic));
+        }
+        if self.layout != LAYOUT {
+            return Err(ShmError::BadLayout {
+                version: (self.layout & 0xffff_ffff) as u32,
+                size: (self.layout >> 32) as u32,
+            });
+        }
+        if self.status != STATUS_SYNCHRONIZED {
+            return Ok(Published::Unsynchronized);
+        }
+        let interval = Interval::from_unix_nanos(self.earliest_ns, self.latest_ns)
+            .map_err(|_| ShmError::Corrupt)?;
+        Ok(Published::Synchronized {
+            sample: Sample::new(LocalInstant::from_nanos(self.local_ns), interval),
+            drift: Drift::from_ppb(self.drift_ppb),
+            void_after: LocalInstant::from_nanos(self.void_after_ns),
+            boot: BootId((u128::from(self.boot_high) << 64) | u128::from(self.boot_low)),
+        })
     }
 }
 
@@ -345,6 +397,7 @@ fn split_boot(boot: BootId) -> [u64; 2] {
 
 /// True time at `now` (a local instant of boot `boot`) from a published
 /// record; see [`SharedRecord::interval_at`].
+#[inline]
 pub fn interval_from(
     published: Published,
     now: LocalInstant,
@@ -489,6 +542,52 @@ mod tests {
             record.interval_at(LocalInstant::from_nanos(1_500), BOOT),
             Err(ShmError::Unsynchronized)
         );
+    }
+
+    /// The one-pass check in `interval_at` answers exactly as
+    /// `interval_from` on a decoded copy, good record or bad.
+    #[test]
+    fn interval_at_agrees_with_interval_from_on_every_kind_of_record() {
+        let other_boot = BootId::from_u128(9);
+        let records: [fn(&SharedRecord); 7] = [
+            |r| r.write(synchronized(1_000, 5_000, 6_000, 9_000)),
+            |r| {
+                r.write(synchronized(1_000, 5_000, 6_000, 9_000));
+                r.earliest_ns.store(6_001, Ordering::Relaxed);
+            },
+            |r| r.write(Published::Unsynchronized),
+            |r| {
+                r.write(synchronized(1_000, 5_000, 6_000, 9_000));
+                r.magic.store(7, Ordering::Relaxed);
+            },
+            |r| {
+                r.write(synchronized(1_000, 5_000, 6_000, 9_000));
+                r.layout.store(2 | (128 << 32), Ordering::Relaxed);
+            },
+            |r| {
+                r.write(synchronized(1_000, 5_000, 6_000, 9_000));
+                r.boot_id_low.store(1, Ordering::Relaxed);
+            },
+            |r| {
+                r.write(synchronized(1_000, 5_000, 6_000, 9_000));
+                r.status.store(2, Ordering::Relaxed);
+            },
+        ];
+        for (index, write) in records.iter().enumerate() {
+            let record = SharedRecord::new();
+            write(&record);
+            for now in [0, 999, 1_000, 1_001, 5_000, 9_000, 9_001, i64::MAX] {
+                for boot in [BOOT, other_boot] {
+                    let now = LocalInstant::from_nanos(now);
+                    let expected = record.read().and_then(|p| interval_from(p, now, boot));
+                    assert_eq!(
+                        record.interval_at(now, boot),
+                        expected,
+                        "record {index}, {now:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
