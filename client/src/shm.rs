@@ -215,12 +215,19 @@ impl RecordMap {
         }
     }
 
+    /// The mapped record, for reading only (a store would fault).
+    #[inline]
+    pub(crate) fn record(&self) -> &tt_core::shm::SharedRecord {
+        self.mapping.record()
+    }
+
     /// The path the record was opened from.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// This host's boot, which the record must have been written in.
+    #[inline]
     pub fn boot(&self) -> BootId {
         self.boot
     }
@@ -228,22 +235,34 @@ impl RecordMap {
     /// A consistent copy of the record. A writer caught inside the record
     /// is waited for by yielding (see `BUSY_RETRIES`); only then is the
     /// record reported busy.
+    #[inline]
     pub fn read(&self) -> Result<Published, ShmError> {
+        match self.mapping.record().read() {
+            Err(ShmError::Busy) => self.read_after_busy(),
+            other => other,
+        }
+    }
+
+    #[cold]
+    fn read_after_busy(&self) -> Result<Published, ShmError> {
         let record = self.mapping.record();
         for _ in 0..BUSY_RETRIES {
+            std::thread::yield_now();
             match record.read() {
-                Err(ShmError::Busy) => std::thread::yield_now(),
+                Err(ShmError::Busy) => {}
                 other => return other,
             }
         }
-        record.read()
+        Err(ShmError::Busy)
     }
 
-    /// True time at local instant `now` of this boot, from the record
-    /// (`tt_core::shm::interval_from`): refused if the record is
-    /// unsynchronized, void, from another boot or stamped after `now`.
+    /// True time at local instant `now` of this boot, from one copy of the
+    /// record (`tt_core::shm::SharedRecord::interval_at`): refused if the
+    /// record is unsynchronized, void, from another boot or stamped after
+    /// `now`. No retry when the writer is inside the record.
+    #[inline]
     pub fn interval_at(&self, now: LocalInstant) -> Result<Interval, ShmError> {
-        tt_core::shm::interval_from(self.read()?, now, self.boot)
+        self.mapping.record().interval_at(now, self.boot)
     }
 }
 
@@ -297,6 +316,7 @@ mod mapping {
 
         /// The record. Crate-private, and only [`SharedRecord::read`] is
         /// called on it: a store would fault on the read-only page.
+        #[inline]
         pub fn record(&self) -> &SharedRecord {
             // SAFETY: a live, aligned mapping of RECORD_SIZE bytes until
             // `drop` (which needs `&mut self`, so the borrow ends first).

@@ -19,15 +19,16 @@
 //!
 //! # Two transports
 //!
-//! * **Shared memory** ([`crate::shm`]): `now()` takes a consistent copy
-//!   of the record (a handful of loads, no system call), then reads
-//!   `CLOCK_BOOTTIME` once (through the vDSO: no system call either), and
-//!   carries the record's sample to that instant:
+//! * **Shared memory** ([`crate::shm`]): `now()` reads `CLOCK_BOOTTIME`
+//!   once (through the vDSO: no system call), takes a consistent copy of
+//!   the record (a handful of loads, no system call either), and carries
+//!   the record's sample to that instant:
 //!   `[E0 + d - ceil(d rho), A0 + d + ceil(d rho)]`, `d = L - L0`
-//!   (`tt_core::Sample::at`). The record is copied *before* the clock is
-//!   read, so the instant is never earlier than the record's own: a record
-//!   renewed between the two reads cannot look as if it came from the
-//!   future.
+//!   (`tt_core::Sample::at`, through `SharedRecord::interval_at`). A
+//!   record renewed between the clock read and the copy has an instant
+//!   after the one read; then both are read again (the clock is past the
+//!   record's instant by then), rather than taking the renewal for a
+//!   record from the future.
 //! * **gRPC** on the timeslave's Unix socket (or TCP), for hosts where
 //!   the record is not published. The handle owns a small tokio runtime
 //!   (one worker thread) that drives the connection; the blocking calls
@@ -233,6 +234,7 @@ impl TrueTime {
 
     /// `TT.now()`: an interval that contains true time at some instant
     /// during the call.
+    #[inline]
     pub fn now(&self) -> Result<Interval, TrueTimeError> {
         match &*self.backend {
             Backend::Shm(map) => Ok(map.interval_now()?),
@@ -253,14 +255,46 @@ impl TrueTime {
 }
 
 impl RecordMap {
-    /// The record carried to the current instant: the copy first, then the
-    /// clock (see the module documentation of `truetime`).
+    /// The record carried to the current instant (see the module
+    /// documentation of `truetime`).
+    #[inline]
     pub fn interval_now(&self) -> Result<Interval, ShmError> {
-        let published = self.read()?;
+        // The record's address and the boot id are fetched before the
+        // clock read, so that after it only the record's words are loaded.
+        let (record, boot) = (self.record(), self.boot());
         let now = tt_clock::boottime();
-        tt_core::shm::interval_from(published, now, self.boot())
+        match record.interval_at(now, boot) {
+            Ok(interval) => Ok(interval),
+            Err(error) => self.interval_now_again(error),
+        }
+    }
+
+    /// After a first try failed with `error`: a record the writer was
+    /// inside of is read again after yielding; a record renewed between
+    /// the clock read and the copy (its instant is after the one read) is
+    /// read again with the clock, which is past its instant by then. A
+    /// record that stays busy or keeps an instant ahead of the clock (it
+    /// is from another clock) is reported as such.
+    #[cold]
+    fn interval_now_again(&self, mut error: ShmError) -> Result<Interval, ShmError> {
+        for _ in 0..BUSY_RETRIES {
+            match error {
+                ShmError::Busy => std::thread::yield_now(),
+                ShmError::FromTheFuture { .. } => {}
+                other => return Err(other),
+            }
+            match self.interval_at(tt_clock::boottime()) {
+                Ok(interval) => return Ok(interval),
+                Err(again) => error = again,
+            }
+        }
+        Err(error)
     }
 }
+
+/// How often [`RecordMap::interval_now`] tries again after a busy or
+/// just-renewed record.
+const BUSY_RETRIES: usize = 100;
 
 impl TimeSource for TrueTime {
     fn now(&self) -> Result<Interval, TimeError> {
