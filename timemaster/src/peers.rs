@@ -184,19 +184,22 @@ fn judge_peer(peer: &Peer, now: LocalInstant, rules: &PeerRules) -> JudgedPeer {
 
 /// Polls every peer once per `interval`, forever, each from a task of its
 /// own so that a slow peer delays nobody; every outcome goes into `table`.
-/// Each request gets at most `timeout`.
+/// Each request gets at most `timeout`. The tasks' handles are returned so
+/// that a reload can stop them (abort, then await) before it changes the
+/// table.
 pub fn spawn_pollers<C: LocalClock + 'static>(
     table: &PeerTable,
     clock: Arc<C>,
     drift: Drift,
     interval: Duration,
     timeout: Duration,
-) {
+) -> Vec<tokio::task::JoinHandle<()>> {
     let count = lock(table).len();
+    let mut handles = Vec::with_capacity(count);
     for index in 0..count {
         let table = Arc::clone(table);
         let clock = Arc::clone(&clock);
-        tokio::spawn(async move {
+        handles.push(tokio::spawn(async move {
             let address = lock(&table)[index].address.clone();
             let mut client = None;
             let mut ticker = tokio::time::interval(interval);
@@ -208,8 +211,9 @@ pub fn spawn_pollers<C: LocalClock + 'static>(
                 log_change(&address, &peers[index].last, &outcome);
                 peers[index].last = outcome;
             }
-        });
+        }));
     }
+    handles
 }
 
 fn log_change(address: &str, before: &PeerPoll, after: &PeerPoll) {

@@ -13,14 +13,21 @@ use tt_proto::v1::{Member, NowRequest, NowResponse, StatusRequest, StatusRespons
 
 /// What the service reads on each request.
 pub struct MasterService<C> {
-    cells: Vec<SourceCell>,
-    rules: Rules,
+    setup: std::sync::Mutex<Setup>,
     peers: PeerTable,
-    peer_rules: PeerRules,
     clock: std::sync::Arc<C>,
     started: LocalInstant,
     served: std::sync::Mutex<Option<Served>>,
     leap: Option<LeapPolicy>,
+}
+
+/// The sources and the rules they and the peers are judged by; replaced
+/// whole by [`MasterService::reconfigure`].
+#[derive(Clone)]
+struct Setup {
+    cells: Vec<SourceCell>,
+    rules: Rules,
+    peer_rules: PeerRules,
 }
 
 /// What the master served last, for logging each change once.
@@ -56,10 +63,12 @@ impl<C: LocalClock> MasterService<C> {
     ) -> Self {
         let started = clock.now();
         MasterService {
-            cells,
-            rules,
+            setup: std::sync::Mutex::new(Setup {
+                cells,
+                rules,
+                peer_rules,
+            }),
             peers,
-            peer_rules,
             clock,
             started,
             served: std::sync::Mutex::new(None),
@@ -75,15 +84,41 @@ impl<C: LocalClock> MasterService<C> {
         self
     }
 
+    /// Replaces the sources and the rules, as a configuration reload does;
+    /// the peer table is shared with its pollers and changed there. The
+    /// next view judges by the new setup; nothing else is reset.
+    pub fn reconfigure(&self, cells: Vec<SourceCell>, rules: Rules, peer_rules: PeerRules) {
+        *self.lock_setup() = Setup {
+            cells,
+            rules,
+            peer_rules,
+        };
+    }
+
+    /// The rules sources are judged by now.
+    pub fn rules(&self) -> Rules {
+        self.lock_setup().rules
+    }
+
+    fn lock_setup(&self) -> std::sync::MutexGuard<'_, Setup> {
+        self.setup
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Judges the sources and the peers now. The local clock is read once,
     /// after every state is copied, so every sample is older than the
     /// instant it is carried to (carrying forward widens; it never
     /// narrows).
     pub fn view(&self) -> View {
-        let states = self.cells.iter().map(SourceCell::snapshot).collect();
+        let (states, rules, peer_rules) = {
+            let setup = self.lock_setup();
+            let states: Vec<_> = setup.cells.iter().map(SourceCell::snapshot).collect();
+            (states, setup.rules, setup.peer_rules)
+        };
         let peer_polls = peers::snapshot(&self.peers);
         let now = self.clock.now();
-        let mut assessment = assess(states, now, &self.rules);
+        let mut assessment = assess(states, now, &rules);
         if let (Some(policy), Ok(combined)) = (&self.leap, &mut assessment.combined) {
             *combined = policy.apply(*combined);
         }
@@ -91,7 +126,7 @@ impl<C: LocalClock> MasterService<C> {
             assessment.combined.as_ref().ok().copied(),
             &peer_polls,
             now,
-            &self.peer_rules,
+            &peer_rules,
         );
         let view = View {
             assessment,
@@ -157,6 +192,7 @@ impl<C: LocalClock + 'static> TrueTime for MasterService<C> {
         _request: Request<StatusRequest>,
     ) -> Result<Response<StatusResponse>, Status> {
         let view = self.view();
+        let rules = self.rules();
         let now = view.now;
         let mut members: Vec<Member> = view
             .assessment
@@ -203,10 +239,10 @@ impl<C: LocalClock + 'static> TrueTime for MasterService<C> {
             version: env!("CARGO_PKG_VERSION").to_string(),
             combined: Some(now_response(&view)),
             quorum: u32::try_from(view.assessment.needed).unwrap_or(u32::MAX),
-            max_falsetickers: u32::try_from(self.rules.max_falsetickers).unwrap_or(u32::MAX),
+            max_falsetickers: u32::try_from(rules.max_falsetickers).unwrap_or(u32::MAX),
             members,
             uptime_ns: now.nanos_since(self.started),
-            drift_ppb: self.rules.drift.ppb(),
+            drift_ppb: rules.drift.ppb(),
         }))
     }
 }

@@ -234,6 +234,37 @@ impl Combiner {
         self.limits
     }
 
+    /// Takes a reloaded configuration. The masters become `kept.len()`
+    /// masters; the i-th is the former master `kept[i]` when it was
+    /// configured before (its last sample, outcome and verdict kept), else
+    /// a new one not polled yet. The limits are replaced. The combined
+    /// sample is kept: it held truth when it was made, and from now on it
+    /// is carried forward with the new drift bound and served within the
+    /// new holdover, until the next round renews it. An index in `kept`
+    /// beyond the former masters counts as a new master.
+    pub fn reconfigure(&mut self, kept: &[Option<usize>], limits: Limits) {
+        let fresh = MasterState {
+            last_good: None,
+            last_outcome: None,
+            verdict: Verdict::NoData,
+            detail: "not polled yet".to_string(),
+        };
+        self.masters = kept
+            .iter()
+            .map(|former| {
+                former
+                    .and_then(|index| self.masters.get(index).cloned())
+                    .unwrap_or_else(|| fresh.clone())
+            })
+            .collect();
+        self.limits = limits;
+    }
+
+    /// Master `index`'s outcome of the last round it was polled in.
+    pub fn last_outcome(&self, index: usize) -> Option<&PollOutcome> {
+        self.masters.get(index)?.last_outcome.as_ref()
+    }
+
     /// Records master `index`'s outcome of this round. An index beyond the
     /// configured masters is ignored.
     pub fn record(&mut self, index: usize, outcome: PollOutcome) {

@@ -359,3 +359,40 @@ fn rounds_that_overlap_the_carried_interval_by_one_point_are_no_disruption() {
     assert_eq!(combiner.disruptions(), 1);
     assert!(combiner.now(at(2 * SECOND)).is_err());
 }
+
+#[test]
+fn a_reload_keeps_the_combined_sample_and_the_masters_still_configured() {
+    let mut combiner = Combiner::new(3, limits(1));
+    combiner.record(0, answer(SECOND, 10_000, 12_000));
+    combiner.record(1, answer(SECOND, 11_000, 13_000));
+    combiner.record(2, PollOutcome::Unreachable("refused".into()));
+    combiner.combine(at(SECOND));
+    let before = combiner.now(at(SECOND)).unwrap();
+
+    // Master 1 stays (now first), master 0 goes, a new master comes, f
+    // drops to 0 and the drift bound halves.
+    let reloaded = Limits {
+        drift: Drift::from_ppm(100),
+        ..limits(0)
+    };
+    combiner.reconfigure(&[Some(1), None], reloaded);
+    assert_eq!(combiner.limits(), reloaded);
+    let members = combiner.members(at(SECOND));
+    assert_eq!(members.len(), 2);
+    assert_eq!(members[0].interval, Some(iv(11_000, 13_000)));
+    assert_eq!(members[0].verdict, Verdict::InMajority);
+    assert_eq!(members[1].verdict, Verdict::NoData);
+    assert_eq!(members[1].age_ns, -1);
+    assert!(combiner.last_outcome(1).is_none());
+
+    // Still served, carried with the new bound: 1 s at 100 ppm is 100 us
+    // more on each side, and 1 s later in true time.
+    assert_eq!(combiner.now(at(SECOND)), Ok(before));
+    assert_eq!(
+        combiner.now(at(2 * SECOND)),
+        Ok(iv(
+            before.earliest().unix_nanos() + SECOND - 100_000,
+            before.latest().unix_nanos() + SECOND + 100_000
+        ))
+    );
+}

@@ -12,7 +12,7 @@ use tt_proto::v1::{self as proto, Member, NowRequest, NowResponse, StatusRequest
 /// What the service reads on each request.
 pub struct SlaveService<C> {
     combiner: Arc<Mutex<Combiner>>,
-    names: Vec<String>,
+    names: Mutex<Vec<String>>,
     clock: C,
     started: LocalInstant,
 }
@@ -24,10 +24,19 @@ impl<C: LocalClock> SlaveService<C> {
         let started = clock.now();
         SlaveService {
             combiner,
-            names,
+            names: Mutex::new(names),
             clock,
             started,
         }
+    }
+
+    /// Renames the masters to `names` and lets `change` reconfigure the
+    /// combiner, both under the combiner's lock, so that no answer sees the
+    /// new masters under the old names.
+    pub fn reconfigure(&self, names: Vec<String>, change: impl FnOnce(&mut Combiner)) {
+        let mut combiner = self.combiner.lock().expect("combiner lock");
+        change(&mut combiner);
+        *self.names.lock().expect("names lock") = names;
     }
 
     /// The answer to `Now` at this instant.
@@ -43,10 +52,11 @@ impl<C: LocalClock> SlaveService<C> {
     pub fn status_response(&self) -> StatusResponse {
         let combiner = self.combiner.lock().expect("combiner lock");
         let at = self.clock.now();
+        let names = self.names.lock().expect("names lock").clone();
         let members = combiner
             .members(at)
             .into_iter()
-            .zip(&self.names)
+            .zip(&names)
             .map(|(view, name)| Member {
                 name: name.clone(),
                 kind: "master".to_string(),
