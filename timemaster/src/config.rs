@@ -322,7 +322,7 @@ pub fn load(path: &Path) -> Result<Config, String> {
 /// Parses and checks configuration text; `origin` names it in errors.
 pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
     let config: Config = toml::from_str(text).map_err(|e| {
-        let message = e.message().trim().replace('\n', " ");
+        let message = e.message().trim().replace(['\n', '\r'], " ");
         let start = e
             .span()
             .map(|span| line_of(text, span.start.min(text.len())));
@@ -340,9 +340,14 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
             (None, _) => format!("{origin}: {message}"),
         }
     })?;
-    config.validate().map_err(|e| match locate(text, &e) {
-        Some(line) => format!("{origin} line {line}: {e}"),
-        None => format!("{origin}: {e}"),
+    config.validate().map_err(|e| {
+        // Values quoted from the file may hold line breaks; the error stays
+        // one line.
+        let e = e.replace(['\n', '\r'], " ");
+        match locate(text, &e) {
+            Some(line) => format!("{origin} line {line}: {e}"),
+            None => format!("{origin}: {e}"),
+        }
     })?;
     Ok(config)
 }
