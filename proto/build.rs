@@ -1,9 +1,15 @@
 //! Compiles `proto/truetime.proto` with protox, a protobuf compiler written
 //! in Rust, so a build needs no system `protoc`.
+//!
+//! Server traits get default methods that answer UNIMPLEMENTED, so a
+//! server written against an older version of the file (a test double, a
+//! benchmark) still builds when an RPC is added.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto/truetime.proto");
     let descriptors = protox::compile(["proto/truetime.proto"], ["proto"])?;
-    tonic_prost_build::configure().compile_fds(descriptors)?;
+    tonic_prost_build::configure()
+        .generate_default_stubs(true)
+        .compile_fds(descriptors)?;
     Ok(())
 }

@@ -7,6 +7,8 @@ pub mod v1 {
     tonic::include_proto!("truetime.v1");
 }
 
+pub mod history;
+
 use tt_core::Interval;
 use v1::{NowResponse, SyncStatus};
 
