@@ -176,6 +176,20 @@ pub fn collusion_1ms(duration_ns: i64) -> Scenario {
     )
 }
 
+/// The 20 ms collusion with every master taking the fleet's `f = 2` for
+/// its peers too (a configuration the timemaster refuses today: it asks
+/// for `2f + 1` peers).
+pub fn collusion_20ms_peer_f2(duration_ns: i64) -> Scenario {
+    let mut s = collusion("collusion-20ms-peer-f2", 20_000_000, duration_ns).described(
+        "the 20 ms collusion, each master checking its four peers with f = 2 instead of the default 1",
+        "the two liars cannot outvote an honest master: every master stays in service",
+    );
+    for master in &mut s.masters {
+        master.peer_max_falsetickers = Some(2);
+    }
+    s
+}
+
 /// Slave 0 cut off from every master for 5 min.
 pub fn partition(duration_ns: i64) -> Scenario {
     let mut s = Scenario::fleet("partition", 3, 2, 1, duration_ns).described(
@@ -405,6 +419,7 @@ pub const ALL: &[Entry] = &[
     entry(liar_10ms, HOUR, 6 * HOUR),
     entry(liar_1s, HOUR, 6 * HOUR),
     entry(collusion_20ms, HOUR, 6 * HOUR),
+    entry(collusion_20ms_peer_f2, HOUR, 6 * HOUR),
     entry(collusion_1ms, HOUR, 6 * HOUR),
     entry(partition, HOUR, 6 * HOUR),
     entry(delay_spike, HOUR, 6 * HOUR),

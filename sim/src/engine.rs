@@ -3,7 +3,7 @@
 
 use crate::gps::{no_fix_line, pps_line, tpv_line};
 use crate::master::{Serving, SimMaster};
-use crate::metrics::{Observation, Read, Tally};
+use crate::metrics::{MasterAnswer, Observation, Read, Tally};
 use crate::network::{Host, NetFault, Network};
 use crate::oscillator::{CounterEvent, Oscillator, OscillatorSpec};
 use crate::rng::{tag, Rng};
@@ -15,12 +15,13 @@ use std::collections::BinaryHeap;
 use timemaster::peers::PeerPoll;
 use timeslave::combiner::Event as CombinerEvent;
 use tt_core::leap::LeapPolicy;
-use tt_core::shm::{interval_from, BootId};
+use tt_core::shm::BootId;
 use tt_core::{round_trip, LocalInstant};
 use tt_proto::v1::NowResponse;
 use tt_proto::NowAnswer;
 
-/// Slaves start this long after the masters, which are then warm.
+/// Slaves start this long (plus up to a second) after the masters, which
+/// are then warm.
 pub const SLAVE_START_NS: i64 = 10 * SECOND;
 
 /// What happens at one instant.
@@ -162,6 +163,7 @@ struct World<'a> {
     seq: u64,
     gps_rng: Vec<Rng>,
     read_rng: Vec<Rng>,
+    startup: Rng,
     peer_polls: Vec<Vec<PeerPollState>>,
     faults: Vec<Fault>,
     tally: Tally,
@@ -298,6 +300,7 @@ impl<'a> World<'a> {
             read_rng: (0..scenario.slaves.len())
                 .map(|i| Rng::stream(seed, &[tag::READS, i as u64]))
                 .collect(),
+            startup: Rng::stream(seed, &[tag::STARTUP]),
             peer_polls: (0..master_count)
                 .map(|_| vec![PeerPollState::default(); master_count.saturating_sub(1)])
                 .collect(),
@@ -332,14 +335,15 @@ impl<'a> World<'a> {
                     second: first_second,
                 },
             );
-            self.schedule_peer_ticks(master, start);
+            // Daemons start at different moments, so their tickers are
+            // out of phase.
+            let phase = self.startup.range(0, SECOND - 1);
+            self.schedule_peer_ticks(master, start + phase);
         }
         for slave in 0..self.slaves.len() {
-            self.push(
-                start + SLAVE_START_NS,
-                Event::Fault(FaultEvent::SlaveStart(slave)),
-            );
-            self.push(start + SLAVE_START_NS, Event::ClientRead { slave });
+            let at = start + SLAVE_START_NS + self.startup.range(0, SECOND - 1);
+            self.push(at, Event::Fault(FaultEvent::SlaveStart(slave)));
+            self.push(at, Event::ClientRead { slave });
         }
         for fault in self.faults.clone() {
             match fault {
@@ -682,6 +686,17 @@ impl<'a> World<'a> {
         }
         let mut response = answer.response;
         let lie = self.lie_of(tau, master);
+        if self.trace {
+            let interval = match response.check() {
+                Ok(NowAnswer::Synchronized(interval)) => Some(interval.shifted(lie)),
+                _ => None,
+            };
+            self.tally.master_trace.push(MasterAnswer {
+                at_ns: tau - self.start,
+                master,
+                interval,
+            });
+        }
         if let Ok(NowAnswer::Synchronized(interval)) = response.check() {
             if lie != 0 {
                 response = NowResponse::synchronized(interval.shifted(lie));
@@ -844,11 +859,9 @@ impl<'a> World<'a> {
 
         let host = &mut self.slaves[slave];
         let local = host.osc.local_at(tau);
-        let got = host
-            .record
-            .read()
-            .ok()
-            .and_then(|published| interval_from(published, local, host.boot).ok());
+        // What tt-client's `now()` does: one consistent copy of the record
+        // carried to the client's clock read.
+        let got = host.record.interval_at(local, host.boot).ok();
         let truth = self.utc.truth(tau);
         self.tally.reads += 1;
         if let Some(interval) = got {

@@ -93,7 +93,13 @@ mod tests {
             max_delay_ns: 300_000_000,
             ..GpsdConfig::default()
         };
-        let mut session = Session::new(config, pair(9 * S));
+        let mut session = Session::new(config, pair(8 * S));
+        // The fix of the second before, stamped at local 9.2 s.
+        let before = 9 * S + 200_000_000;
+        session.on_line(
+            tpv_line(label - S, before + offset).as_bytes(),
+            pair(before + 1_000),
+        );
         // The edge at local 10 s, its line read 1 us later.
         let held = session.on_line(
             pps_line(label, 10 * S + offset).as_bytes(),

@@ -9,7 +9,8 @@
 //! ([`master`]); slaves poll them over a network with delay, jitter,
 //! asymmetry, loss and partitions ([`network`]), combine each round with
 //! the real `timeslave` combiner, and publish the real shared-memory record
-//! that clients read at random instants ([`slave`]). Everything happens in
+//! that clients read at random instants, as `tt-client` does
+//! (`SharedRecord::interval_at`) ([`slave`]). Everything happens in
 //! one queue of events ordered by physical time, ties broken by the order
 //! they were queued, and every random draw comes from one seed: the same
 //! seed gives the same run, to the nanosecond ([`engine`]).

@@ -15,7 +15,8 @@ use timemaster::service::{now_response, MasterService};
 use tt_clock::{ClockPair, LocalClock};
 use tt_core::leap::LeapPolicy;
 use tt_core::{Interval, LocalInstant};
-use tt_hw::gpsd::{Outcome, Rejection, Session};
+use tt_hw::chain::{Admission, SampleChain};
+use tt_hw::gpsd::{Outcome, Rejection, Session, TakenKind};
 use tt_hw::{Health, SourceCell};
 use tt_proto::v1::NowResponse;
 
@@ -61,6 +62,7 @@ pub struct LineEffect {
 struct Process {
     cell: SourceCell,
     session: Session,
+    chain: SampleChain,
     peers: PeerTable,
     service: MasterService<SimClock>,
 }
@@ -158,7 +160,10 @@ impl SimMaster {
         let peer_count = if self.spec.peers { self.peer_count } else { 0 };
         let peer_rules = PeerRules {
             drift: self.spec.drift,
-            max_falsetickers: peer_count.saturating_sub(1) / 2,
+            max_falsetickers: self
+                .spec
+                .peer_max_falsetickers
+                .unwrap_or(peer_count.saturating_sub(1) / 2),
             // As the binary: an answer counts for two poll intervals.
             max_age_ns: 2 * self.spec.peer_poll_ns,
         };
@@ -175,6 +180,7 @@ impl SimMaster {
         self.process = Some(Process {
             cell,
             session,
+            chain: SampleChain::new(),
             peers,
             service,
         });
@@ -204,8 +210,12 @@ impl SimMaster {
     }
 
     /// The driver reads one gpsd line at `tau`, as `tt_hw::gpsd` does: a
-    /// clock pair right after the line, the session's outcomes published
-    /// into the source cell.
+    /// clock pair right after the line, the session's outcomes handled as
+    /// the driver's `handle` does (a PPS edge published; a serial sample
+    /// published only through `tt_hw::chain`, which holds the first of a
+    /// chain and refuses one that disagrees with the one before; a lost fix
+    /// clears the source and the chain). That handling is private to the
+    /// driver, so it is followed here step for step.
     pub fn on_line(&mut self, tau: i64, line: &str) -> LineEffect {
         let pair = self.pair(tau);
         let mut effect = LineEffect::default();
@@ -216,8 +226,20 @@ impl SimMaster {
         self.silence_declared = false;
         for outcome in process.session.on_line(line.as_bytes(), pair) {
             match outcome {
-                Outcome::Taken(taken) => process.cell.publish(taken.sample, "sample"),
+                Outcome::Taken(taken) => match taken.kind {
+                    TakenKind::Pps => process.cell.publish(taken.sample, "PPS edge"),
+                    TakenKind::Serial(_) => match process.chain.admit(taken.sample) {
+                        Admission::Publish(sample) => process.cell.publish(sample, "serial time"),
+                        Admission::Hold => {}
+                        Admission::Inconsistent { carried, new } => {
+                            let detail = format!("serial sample {new} disagrees with {carried}");
+                            process.cell.reject(detail.clone());
+                            effect.lost_fix |= process.cell.lose(Health::NoData, detail);
+                        }
+                    },
+                },
                 Outcome::NoFix(reason) => {
+                    process.chain.reset();
                     effect.lost_fix |= process.cell.lose(Health::NoData, reason);
                 }
                 Outcome::Rejected(rejection) => {

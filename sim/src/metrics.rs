@@ -132,6 +132,17 @@ pub struct Read {
     pub truth: TruthSet,
 }
 
+/// One answer of a master, kept when a run is traced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MasterAnswer {
+    /// Physical instant, ns after the run's start.
+    pub at_ns: i64,
+    /// Which master.
+    pub master: usize,
+    /// The interval it sent, if synchronized.
+    pub interval: Option<Interval>,
+}
+
 /// The checks of a run as it goes.
 #[derive(Clone, Debug, Default)]
 pub struct Tally {
@@ -165,6 +176,8 @@ pub struct Tally {
     pub observations: Vec<(i64, Observation)>,
     /// Every read, when traced.
     pub trace: Vec<Read>,
+    /// Every master answer, when traced.
+    pub master_trace: Vec<MasterAnswer>,
 }
 
 impl Tally {

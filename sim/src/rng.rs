@@ -27,6 +27,8 @@ pub mod tag {
     pub const GPS: u64 = 7;
     /// When a slave host's clients read.
     pub const READS: u64 = 8;
+    /// When the daemons start.
+    pub const STARTUP: u64 = 9;
 }
 
 /// The golden-ratio increment of SplitMix64.

@@ -40,6 +40,9 @@ pub struct MasterSpec {
     pub receiver: ReceiverSpec,
     /// Whether it checks itself against the other masters.
     pub peers: bool,
+    /// How many peers may be wrong at once; `None`: the binary's default,
+    /// `(peers - 1) / 2`.
+    pub peer_max_falsetickers: Option<usize>,
     /// How often it polls each peer, local ns.
     pub peer_poll_ns: i64,
     /// How long a peer's answer may take, local ns.
@@ -197,6 +200,7 @@ pub fn default_master() -> MasterSpec {
             line_high_ns: 500_000,
         },
         peers: true,
+        peer_max_falsetickers: None,
         peer_poll_ns: SECOND,
         peer_timeout_ns: SECOND / 2,
     }

@@ -4,7 +4,7 @@
 use crate::engine::simulate;
 use crate::master::Serving;
 use crate::metrics::{Observation, Tally, Violation, Widths};
-use crate::network::NetFaultKind;
+use crate::network::{Host, NetFaultKind, Network};
 use crate::oscillator::CounterEvent;
 use crate::scenario::{Fault, Scenario};
 use crate::truth::SECOND;
@@ -45,8 +45,11 @@ pub struct Prediction {
 }
 
 impl Prediction {
-    /// The prediction for `scenario`'s first master and first slave.
-    pub fn of(scenario: &Scenario) -> Prediction {
+    /// The prediction for `scenario`'s first master and first slave, with
+    /// the round trips of the links `seed` draws between slaves and
+    /// masters (`r_mean` their average plus the mean jitter, `r_max` the
+    /// longest plus the most jitter).
+    pub fn of(scenario: &Scenario, seed: u64) -> Prediction {
         let (Some(master), Some(slave)) = (scenario.masters.first(), scenario.slaves.first())
         else {
             return Prediction::default();
@@ -66,8 +69,17 @@ impl Prediction {
             + (receiver.serial_low_ns + receiver.serial_high_ns) / 2
             + (receiver.line_low_ns + receiver.line_high_ns) / 2;
         let net = scenario.network;
-        let rtt_mean = net.base_low_ns + net.base_high_ns + net.jitter_ns;
-        let rtt_max = net.max_rtt_ns();
+        let links = Network::new(net, Vec::new(), seed);
+        let rtts: Vec<i64> = (0..scenario.slaves.len())
+            .flat_map(|s| (0..scenario.masters.len()).map(move |m| (s, m)))
+            .map(|(s, m)| {
+                links.base_ns(Host::Slave(s), Host::Master(m))
+                    + links.base_ns(Host::Master(m), Host::Slave(s))
+            })
+            .collect();
+        let count = rtts.len().max(1) as i64;
+        let rtt_mean = rtts.iter().sum::<i64>() / count + net.jitter_ns;
+        let rtt_max = rtts.iter().max().copied().unwrap_or(0) + 2 * net.jitter_ns;
         let rho_m: Drift = master.drift;
         let rho_s: Drift = slave.limits.drift;
         let first = sample + 2 * rho_m.error_over(age_mean) + rtt_mean;
@@ -248,7 +260,7 @@ fn run_with(scenario: &Scenario, seed: u64, trace: bool) -> Run {
         master_wrong_unexplained: tally.master_wrong_unexplained,
         disruptions: tally.disruptions,
         detections: detections(scenario, &tally.observations),
-        prediction: Prediction::of(scenario),
+        prediction: Prediction::of(scenario, seed),
     };
     Run { summary, tally }
 }
