@@ -1,0 +1,27 @@
+//! What the truetime daemons share to be run and watched as services:
+//!
+//! - [`notify`]: systemd's readiness, status and watchdog protocol, spoken
+//!   directly over its datagram socket;
+//! - [`prom`]: Prometheus's text format, written by hand, and a strict
+//!   parser of it for tests;
+//! - [`http`]: the small HTTP server the metrics are scraped from;
+//! - [`grpc`]: request counts per gRPC method, the health service and
+//!   server reflection;
+//! - [`logging`]: human or JSON logs with a reloadable level filter.
+#![deny(missing_docs)]
+
+pub mod grpc;
+pub mod http;
+pub mod logging;
+pub mod notify;
+pub mod prom;
+
+/// The Unix time of `CLOCK_REALTIME` now, nanoseconds: for
+/// `process_start_time_seconds`, a figure for people, not a bound.
+pub fn wall_clock_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_nanos()).unwrap_or(i64::MAX)
+        })
+}
