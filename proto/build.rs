@@ -8,6 +8,12 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto/truetime.proto");
     let descriptors = protox::compile(["proto/truetime.proto"], ["proto"])?;
+    // The encoded descriptors, for server reflection.
+    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out_dir.join("truetime_descriptor.bin"),
+        prost::Message::encode_to_vec(&descriptors),
+    )?;
     tonic_prost_build::configure()
         .generate_default_stubs(true)
         .compile_fds(descriptors)?;

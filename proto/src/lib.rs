@@ -9,6 +9,11 @@ pub mod v1 {
 
 pub mod history;
 
+/// The encoded `FileDescriptorSet` of `truetime.proto`, as servers hand it
+/// out through gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/truetime_descriptor.bin"));
+
 use tt_core::Interval;
 use v1::{NowResponse, SyncStatus};
 
