@@ -20,6 +20,13 @@
 //! * if the record has been written, its magic number and layout are
 //!   this library's (a file of zeros is accepted: the daemon has created
 //!   it but not written yet, and reads say so).
+//!
+//! A mapping stays on the file it was made from. The timeslave never
+//! replaces its file (a restarted daemon writes into the same one), but if
+//! the file is deleted by hand and a daemon then creates a new one, a
+//! handle opened before keeps reading the old record, which goes void by
+//! itself (or says unsynchronized): such a handle does not follow the new
+//! file and has to be opened again.
 
 use std::fmt;
 use std::fs::File;
