@@ -25,6 +25,14 @@ pub struct Config {
     /// "human" or "json".
     #[serde(default = "default_log_format")]
     pub log_format: LogFormat,
+    /// The log filter: a level such as "info", or directives such as
+    /// "info,tt_hw=debug". `RUST_LOG`, when set, takes its place.
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+    /// Where the Prometheus metrics are served over HTTP, host:port; ""
+    /// serves none.
+    #[serde(default = "default_metrics_listen")]
+    pub metrics_listen: String,
     /// The time sources.
     #[serde(default = "default_sources", rename = "source")]
     pub sources: Vec<SourceConfig>,
@@ -229,6 +237,12 @@ fn default_peer_timeout_ms() -> u64 {
 fn default_log_format() -> LogFormat {
     LogFormat::Human
 }
+fn default_log_level() -> String {
+    "info".to_string()
+}
+fn default_metrics_listen() -> String {
+    "127.0.0.1:9371".to_string()
+}
 fn default_gpsd_address() -> String {
     "127.0.0.1:2947".to_string()
 }
@@ -302,6 +316,8 @@ impl Default for Config {
             max_falsetickers: 0,
             max_sample_age_ms: default_max_sample_age_ms(),
             log_format: default_log_format(),
+            log_level: default_log_level(),
+            metrics_listen: default_metrics_listen(),
             peers: Vec::new(),
             peer_max_falsetickers: None,
             peer_poll_interval_ms: default_peer_poll_interval_ms(),
@@ -460,8 +476,21 @@ impl Config {
         Ok(())
     }
 
+    /// The address the metrics are served on, if any.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_listen.parse().ok()
+    }
+
     fn validate(&self) -> Result<(), String> {
         self.validate_peers()?;
+        if !self.metrics_listen.is_empty() && self.metrics_address().is_none() {
+            return Err(format!(
+                "metrics-listen = \"{}\" is not an IP address and port such as \
+                 127.0.0.1:9371 (\"\" serves no metrics)",
+                self.metrics_listen
+            ));
+        }
+        tt_ops::logging::check_level(&self.log_level).map_err(|e| format!("log-level: {e}"))?;
         let n = self.sources.len();
         if n == 0 {
             return Err("no [[source]] configured: a master needs at least one".to_string());
@@ -1060,6 +1089,25 @@ mod tests {
         assert!(parse(ptp4l, "m.toml").is_ok());
         let err = parse(&format!("{ptp4l}poll-interval-ms = 1\n"), "m.toml").unwrap_err();
         assert!(err.contains("ptp0") && err.contains("10 ms"), "{err}");
+    }
+
+    #[test]
+    fn metrics_and_log_keys_are_checked() {
+        let config = parse(
+            "metrics-listen = \"\"\nlog-level = \"warn,tt_hw=debug\"\n",
+            "m.toml",
+        )
+        .unwrap();
+        assert_eq!(config.metrics_address(), None);
+        assert_eq!(config.log_level, "warn,tt_hw=debug");
+        assert_eq!(
+            Config::default().metrics_address(),
+            Some(SocketAddr::from(([127, 0, 0, 1], 9371)))
+        );
+        let err = parse("\nmetrics-listen = \"localhost:9371\"\n", "m.toml").unwrap_err();
+        assert!(err.starts_with("m.toml line 2: metrics-listen"), "{err}");
+        let err = parse("log-level = \"info,=[\"\n", "m.toml").unwrap_err();
+        assert!(err.starts_with("m.toml line 1: log-level"), "{err}");
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! socket = "/run/truetime/timeslave.sock"   # "" disables the Unix socket
 //! shm-path = "/run/truetime/timeslave.shm"  # "" disables the shared-memory record
 //! log-format = "human"        # or "json"
+//! log-level = "info"          # or directives, "info,timeslave=debug"
+//! metrics-listen = "127.0.0.1:9380"  # "" serves no metrics
 //! ```
 //!
 //! Errors are one line naming the file, the line and the key.
@@ -72,6 +74,10 @@ pub struct Config {
     pub shm_path: Option<PathBuf>,
     /// How log lines are written.
     pub log_format: LogFormat,
+    /// The log filter (`RUST_LOG`, when set, takes its place).
+    pub log_level: String,
+    /// Where the Prometheus metrics are served over HTTP, if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// A configuration problem: one line naming the file, and the line of the
@@ -112,6 +118,8 @@ struct ConfigFile {
     socket: Option<Spanned<String>>,
     shm_path: Option<Spanned<String>>,
     log_format: Option<LogFormat>,
+    log_level: Option<Spanned<String>>,
+    metrics_listen: Option<Spanned<String>>,
 }
 
 fn default_max_falsetickers(masters: usize) -> usize {
@@ -141,6 +149,12 @@ fn default_shm_path() -> String {
 }
 fn default_log_format() -> LogFormat {
     LogFormat::Human
+}
+fn default_log_level() -> String {
+    "info".to_string()
+}
+fn default_metrics_listen() -> String {
+    "127.0.0.1:9380".to_string()
 }
 
 /// The largest drift bound accepted, ppm: 10 %, far beyond any working
@@ -329,6 +343,24 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
     let (shm_text, _) = value_or(file.shm_path, text, default_shm_path);
     let shm_path = (!shm_text.is_empty()).then(|| PathBuf::from(&shm_text));
 
+    let (log_level, level_line) = value_or(file.log_level, text, default_log_level);
+    tt_ops::logging::check_level(&log_level)
+        .map_err(|e| error(level_line, format!("`log-level`: {e}")))?;
+    let (metrics_text, metrics_line) = value_or(file.metrics_listen, text, default_metrics_listen);
+    let metrics_listen = if metrics_text.is_empty() {
+        None
+    } else {
+        Some(metrics_text.parse::<SocketAddr>().map_err(|_| {
+            error(
+                metrics_line,
+                format!(
+                    "`metrics-listen` = \"{metrics_text}\" is not an IP address and port such \
+                     as 127.0.0.1:9380 (\"\" serves no metrics)"
+                ),
+            )
+        })?)
+    };
+
     Ok(Config {
         origin: origin.to_string(),
         masters,
@@ -341,6 +373,8 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         socket,
         shm_path,
         log_format: file.log_format.unwrap_or_else(default_log_format),
+        log_level,
+        metrics_listen,
     })
 }
 
@@ -667,6 +701,33 @@ mod tests {
         let message = resolve_masters(&config).await.unwrap_err().to_string();
         assert!(
             message.starts_with("timeslave.toml line 3: master `127.0.0.1:07371` is 127.0.0.1:7371, the same master as `127.0.0.1:7371`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn metrics_and_log_keys_are_read_and_checked() {
+        let config = parse("masters = [\"a:1\"]\n", ORIGIN).unwrap();
+        assert_eq!(config.log_level, "info");
+        assert_eq!(
+            config.metrics_listen,
+            Some("127.0.0.1:9380".parse().unwrap())
+        );
+        let config = parse(
+            "masters = [\"a:1\"]\nmetrics-listen = \"\"\nlog-level = \"debug\"\n",
+            ORIGIN,
+        )
+        .unwrap();
+        assert_eq!(config.metrics_listen, None);
+        assert_eq!(config.log_level, "debug");
+        let message = fails("masters = [\"a:1\"]\nmetrics-listen = \"localhost:1\"\n");
+        assert!(
+            message.starts_with("timeslave.toml line 2: `metrics-listen`"),
+            "{message}"
+        );
+        let message = fails("masters = [\"a:1\"]\n\nlog-level = \"info,=[\"\n");
+        assert!(
+            message.starts_with("timeslave.toml line 3: `log-level`"),
             "{message}"
         );
     }
