@@ -1,15 +1,20 @@
 //! The truetime.v1 service of a master: every answer judges the sources at
-//! the instant the request is served.
+//! the instant the request is served, and `History` gives what was served
+//! over a recent window (see [`history`]).
+
+pub mod history;
 
 use crate::assess::{assess, Assessment, Rules};
 use crate::peers::{self, JudgedPeer, PeerRules, PeerTable, Standing};
 use tonic::{Request, Response, Status};
 use tt_clock::LocalClock;
 use tt_core::leap::LeapPolicy;
-use tt_core::LocalInstant;
+use tt_core::{LocalInstant, NANOS_PER_SEC};
 use tt_hw::SourceCell;
 use tt_proto::v1::true_time_server::TrueTime;
-use tt_proto::v1::{Member, NowRequest, NowResponse, StatusRequest, StatusResponse};
+use tt_proto::v1::{
+    HistoryRequest, HistoryResponse, Member, NowRequest, NowResponse, StatusRequest, StatusResponse,
+};
 
 /// What the service reads on each request.
 pub struct MasterService<C> {
@@ -19,6 +24,7 @@ pub struct MasterService<C> {
     started: LocalInstant,
     served: std::sync::Mutex<Option<Served>>,
     leap: Option<LeapPolicy>,
+    history: history::Recording,
 }
 
 /// The sources and the rules they and the peers are judged by; replaced
@@ -73,6 +79,7 @@ impl<C: LocalClock> MasterService<C> {
             started,
             served: std::sync::Mutex::new(None),
             leap: None,
+            history: history::Recording::new(),
         }
     }
 
@@ -135,7 +142,28 @@ impl<C: LocalClock> MasterService<C> {
             now,
         };
         self.log_change(&view);
+        self.history.offer(&view, tt_clock::realtime_ns());
         view
+    }
+
+    /// The answer to `History`: the points of the last `window_s` seconds
+    /// (all kept for 0).
+    pub fn history_response(&self, window_s: u32) -> HistoryResponse {
+        let drift_ppb = self.rules().drift.ppb();
+        let now = self.clock.now();
+        self.history.read(|ring| {
+            let (points, events) =
+                ring.answer(i64::from(window_s).saturating_mul(NANOS_PER_SEC), now);
+            HistoryResponse {
+                role: "timemaster".to_string(),
+                now_local_ns: now.nanos(),
+                drift_ppb,
+                members: ring.members().to_vec(),
+                points,
+                events,
+                capacity: u32::try_from(ring.capacity()).unwrap_or(u32::MAX),
+            }
+        })
     }
 
     /// Logs when what the master serves changes: synchronized, out of
@@ -215,6 +243,8 @@ impl<C: LocalClock + 'static> TrueTime for MasterService<C> {
                         "{} (accepted {}, rejected {})",
                         judged.state.detail, judged.state.accepted, judged.state.rejected
                     ),
+                    accepted: Some(judged.state.accepted),
+                    rejected: Some(judged.state.rejected),
                 }
             })
             .collect();
@@ -232,6 +262,8 @@ impl<C: LocalClock + 'static> TrueTime for MasterService<C> {
                 age_ns: peer.age_ns.unwrap_or(-1),
                 verdict: peer.verdict as i32,
                 detail: peer.detail.clone(),
+                accepted: None,
+                rejected: None,
             }
         }));
         Ok(Response::new(StatusResponse {
@@ -244,6 +276,15 @@ impl<C: LocalClock + 'static> TrueTime for MasterService<C> {
             uptime_ns: now.nanos_since(self.started),
             drift_ppb: rules.drift.ppb(),
         }))
+    }
+
+    async fn history(
+        &self,
+        request: Request<HistoryRequest>,
+    ) -> Result<Response<HistoryResponse>, Status> {
+        Ok(Response::new(
+            self.history_response(request.into_inner().window_s),
+        ))
     }
 }
 

@@ -1,42 +1,113 @@
 //! The `truetime.v1` service of a slave: answers carry the combined
-//! interval to the instant the request is served.
+//! interval to the instant the request is served, and `History` gives what
+//! was served over a recent window (see [`history`]).
+
+pub mod history;
 
 use crate::combiner::{Combiner, Verdict};
-use std::sync::{Arc, Mutex};
+use history::Recorder;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use tonic::{Request, Response, Status};
 use tt_clock::LocalClock;
-use tt_core::LocalInstant;
+use tt_core::{LocalInstant, NANOS_PER_SEC};
 use tt_proto::v1::true_time_server::TrueTime;
-use tt_proto::v1::{self as proto, Member, NowRequest, NowResponse, StatusRequest, StatusResponse};
+use tt_proto::v1::{
+    self as proto, HistoryRequest, HistoryResponse, Member, NowRequest, NowResponse, StatusRequest,
+    StatusResponse,
+};
 
 /// What the service reads on each request.
 pub struct SlaveService<C> {
     combiner: Arc<Mutex<Combiner>>,
     names: Mutex<Vec<String>>,
-    clock: C,
+    clock: Arc<C>,
     started: LocalInstant,
+    history: Arc<Mutex<Recorder>>,
+    /// Set once the poll loop reports its rounds itself.
+    rounds_reported: Arc<AtomicBool>,
 }
 
-impl<C: LocalClock> SlaveService<C> {
+impl<C: LocalClock + 'static> SlaveService<C> {
     /// A service over `combiner`, whose masters are called `names`, reading
     /// the local instant from `clock`.
+    ///
+    /// Inside a tokio runtime it also starts the task that records the
+    /// history (see [`history`]); the task ends when the service is
+    /// dropped. Outside one, only [`SlaveService::record_round`] records.
     pub fn new(combiner: Arc<Mutex<Combiner>>, names: Vec<String>, clock: C) -> Self {
+        let clock = Arc::new(clock);
         let started = clock.now();
+        let history = Arc::new(Mutex::new(Recorder::new(&names)));
+        let rounds_reported = Arc::new(AtomicBool::new(false));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(record(
+                Arc::downgrade(&history),
+                Arc::clone(&combiner),
+                Arc::clone(&clock),
+                Arc::clone(&rounds_reported),
+            ));
+        }
         SlaveService {
             combiner,
             names: Mutex::new(names),
             clock,
             started,
+            history,
+            rounds_reported,
         }
     }
 
     /// Renames the masters to `names` and lets `change` reconfigure the
     /// combiner, both under the combiner's lock, so that no answer sees the
-    /// new masters under the old names.
+    /// new masters under the old names. When the masters change, the
+    /// history starts afresh: its points are kept per master.
     pub fn reconfigure(&self, names: Vec<String>, change: impl FnOnce(&mut Combiner)) {
         let mut combiner = self.combiner.lock().expect("combiner lock");
         change(&mut combiner);
-        *self.names.lock().expect("names lock") = names;
+        let mut current = self.names.lock().expect("names lock");
+        if *current != names {
+            *self.history.lock().unwrap_or_else(|p| p.into_inner()) = Recorder::new(&names);
+        }
+        *current = names;
+    }
+
+    /// Records the round that just ended at `ended`, with `combiner` as it
+    /// left it (the poll loop calls this with the combiner still locked).
+    /// From the first call on, the recording task stops guessing rounds
+    /// from the combiner and only adds points between them.
+    pub fn record_round(&self, combiner: &Combiner, ended: LocalInstant) {
+        self.rounds_reported.store(true, Ordering::Relaxed);
+        let behind_ns = self.clock.now().nanos_since(ended).max(0);
+        let system = tt_clock::realtime_ns().saturating_sub(behind_ns);
+        let mut recorder = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        recorder.round(combiner, ended, system);
+    }
+
+    /// The answer to `History`: the points of the last `window_s` seconds
+    /// (all kept for 0).
+    pub fn history_response(&self, window_s: u32) -> HistoryResponse {
+        let drift_ppb = self
+            .combiner
+            .lock()
+            .expect("combiner lock")
+            .limits()
+            .drift
+            .ppb();
+        let recorder = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.clock.now();
+        let (points, events) = recorder
+            .ring
+            .answer(i64::from(window_s).saturating_mul(NANOS_PER_SEC), now);
+        HistoryResponse {
+            role: "timeslave".to_string(),
+            now_local_ns: now.nanos(),
+            drift_ppb,
+            members: recorder.ring.members().to_vec(),
+            points,
+            events,
+            capacity: u32::try_from(recorder.ring.capacity()).unwrap_or(u32::MAX),
+        }
     }
 
     /// The answer to `Now` at this instant.
@@ -66,6 +137,8 @@ impl<C: LocalClock> SlaveService<C> {
                 age_ns: view.age_ns,
                 verdict: wire_verdict(view.verdict) as i32,
                 detail: view.detail,
+                accepted: None,
+                rejected: None,
             })
             .collect();
         let limits = combiner.limits();
@@ -114,6 +187,45 @@ impl<C: LocalClock + 'static> TrueTime for SlaveService<C> {
         _request: Request<StatusRequest>,
     ) -> Result<Response<StatusResponse>, Status> {
         Ok(Response::new(self.status_response()))
+    }
+
+    async fn history(
+        &self,
+        request: Request<HistoryRequest>,
+    ) -> Result<Response<HistoryResponse>, Status> {
+        Ok(Response::new(
+            self.history_response(request.into_inner().window_s),
+        ))
+    }
+}
+
+/// Looks at the combiner every [`history::TICK`] and records (see
+/// [`history::Recorder::tick`]) until the service is dropped.
+async fn record<C: LocalClock>(
+    history: Weak<Mutex<Recorder>>,
+    combiner: Arc<Mutex<Combiner>>,
+    clock: Arc<C>,
+    rounds_reported: Arc<AtomicBool>,
+) {
+    let mut ticker = tokio::time::interval(history::TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let Some(history) = history.upgrade() else {
+            return;
+        };
+        let Ok(combiner) = combiner.lock() else {
+            return;
+        };
+        let at = clock.now();
+        let system = tt_clock::realtime_ns();
+        let mut recorder = history.lock().unwrap_or_else(|p| p.into_inner());
+        recorder.tick(
+            &combiner,
+            at,
+            system,
+            !rounds_reported.load(Ordering::Relaxed),
+        );
     }
 }
 
