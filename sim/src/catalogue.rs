@@ -258,8 +258,8 @@ pub fn asymmetric(duration_ns: i64) -> Scenario {
 pub fn master_restart(duration_ns: i64) -> Scenario {
     let mut s = Scenario::fleet("master-restart", 3, 2, 1, duration_ns).described(
         "master 1's process dies and comes back 2 min later",
-        "slaves call it unreachable; holdover keeps them synchronized for 60 s, then they are \
-         unsynchronized until it is back (three masters, f = 1: two are no quorum)",
+        "slaves call it unreachable and serve the hull of the two left (f = 1); the restarted \
+         master serves once its receiver's samples agree again, and is back in the majority",
     );
     s.faults = vec![Fault::MasterDown {
         master: 1,

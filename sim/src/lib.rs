@@ -20,6 +20,30 @@
 //! the sawtooth DESIGN.md predicts, availability, and how long each fault
 //! took to show ([`summary`]). [`catalogue`] holds the named fault
 //! scenarios.
+//!
+//! # What is the product's code and what is followed by hand
+//!
+//! Called as they are: `tt_core` (intervals, propagation, `round_trip`,
+//! the intersection, the leap policy, the shared-memory record and its
+//! reader), `tt_hw::gpsd::Session` (the gpsd JSON parser, the wall-clock
+//! mapping, PPS confirmation), `tt_hw::chain`, `tt_hw::SourceCell`,
+//! `timemaster::service::MasterService::view` and `now_response` (with
+//! `assess` and `peers::judge` inside), `tt_proto`'s `NowResponse` and its
+//! `check`, `timeslave::combiner::Combiner` and
+//! `timeslave::publish::record_for`.
+//!
+//! Followed step for step, because they are woven into async I/O: turning
+//! an answer into an outcome (`timeslave::poll::poll_once`,
+//! `timemaster::peers`' poller), the gpsd driver's handling of the
+//! session's outcomes and its 5 s silence limit, the slave's round (all
+//! masters at once, combined when the last answer or timeout is in, the
+//! next tick a poll interval after the last began).
+//!
+//! Not modelled: the scheduling delays of a loaded host (the local clock is
+//! read at the instant a message arrives), the cost of gRPC, and any
+//! source other than gpsd with PPS. Timers run on the local counter except
+//! while a host is paused or asleep, when they wait as long as they had
+//! left (`CLOCK_MONOTONIC` counts neither).
 #![deny(missing_docs)]
 
 pub mod catalogue;

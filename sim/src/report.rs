@@ -30,9 +30,11 @@ pub fn ms(ns: i64) -> String {
     format!("{sign}{}.{:03}", ns / 1_000_000, ns % 1_000_000 / 1_000)
 }
 
-/// A duration for people: `950 ms`, `2.9 s`, `60.4 s`.
+/// A duration for people: `283 us`, `950 ms`, `2.9 s`, `60.4 s`.
 fn took(ns: i64) -> String {
-    if ns < SECOND {
+    if ns < 1_000_000 {
+        format!("{} us", ns / 1_000)
+    } else if ns < SECOND {
         format!("{} ms", ns / 1_000_000)
     } else {
         format!("{}.{} s", ns / SECOND, ns % SECOND / 100_000_000)
@@ -144,6 +146,7 @@ mod tests {
         assert_eq!(ms(1_664_123), "1.664");
         assert_eq!(ms(-25_000), "-0.025");
         assert_eq!(took(948_539_000), "948 ms");
+        assert_eq!(took(283_400), "283 us");
         assert_eq!(took(60_444_000_000), "60.4 s");
         assert_eq!(hours(48 * 3_600 * SECOND), "48.0");
         assert_eq!(hours(40 * 60 * SECOND), "0.6");
