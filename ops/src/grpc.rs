@@ -194,6 +194,16 @@ pub struct HealthState {
 }
 
 impl HealthState {
+    /// The health service to add to a server, and the state that sets
+    /// what it reports: `NOT_SERVING` until the first [`HealthState::set`].
+    pub async fn start() -> (
+        HealthState,
+        tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+    ) {
+        let (reporter, server) = tonic_health::server::health_reporter();
+        (HealthState::new(reporter).await, server)
+    }
+
     /// Health reported through `reporter`, `NOT_SERVING` until the first
     /// [`HealthState::set`].
     pub async fn new(reporter: HealthReporter) -> HealthState {

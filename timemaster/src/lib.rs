@@ -5,5 +5,7 @@
 
 pub mod assess;
 pub mod config;
+pub mod metrics;
 pub mod peers;
 pub mod service;
+pub mod sources;

@@ -1,18 +1,42 @@
 //! timemaster: reads its time sources, judges them with the fault-tolerant
 //! intersection, and serves `TT.now()` intervals over gRPC.
+//!
+//! Under systemd (`Type=notify`) it says `READY=1` once its gRPC listener
+//! is bound and its first assessment of the sources has run, synchronized
+//! or not (a master without a GPS fix still starts, and says so in
+//! `STATUS=`); `STATUS=` follows each change of what it serves, and with
+//! `WatchdogSec=` its assessment loop keeps the watchdog fed.
+//!
+//! SIGHUP re-reads the configuration file: sources (only the changed ones
+//! are restarted), the drift bound, `max-falsetickers`,
+//! `max-sample-age-ms`, the peers and their settings, and `log-level` take
+//! effect at once; `listen`, `metrics-listen` and `log-format` need a
+//! restart, and a reload that changes them says so in the log. A file
+//! that does not parse changes nothing.
+//!
+//! Exit status: 0 after SIGTERM or SIGINT, 1 when a socket cannot be bound
+//! or serving fails, 2 for a configuration or argument error.
 
 use anyhow::Context;
 use clap::Parser;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use timemaster::assess::Rules;
-use timemaster::config::{Config, LogFormat, SourceConfig};
-use timemaster::{config, peers, service};
+use timemaster::config::{self, Config, LogFormat};
+use timemaster::metrics::MasterMetrics;
+use timemaster::peers::{self, PeerRules, PeerTable};
+use timemaster::service::{MasterService, View};
+use timemaster::sources::Sources;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::watch;
 use tt_clock::Boottime;
 use tt_core::{Drift, NANOS_PER_SEC};
-use tt_hw::SourceCell;
+use tt_ops::grpc::{CountLayer, GrpcCounters, HealthState};
+use tt_ops::logging::LogControl;
+use tt_ops::notify::{Heartbeat, Notifier};
 use tt_proto::v1::true_time_server::TrueTimeServer;
+use tt_proto::v1::Verdict;
 
 /// Serve TT.now() intervals from GPS and clock sources.
 #[derive(Parser, Debug)]
@@ -22,7 +46,21 @@ struct Args {
     /// gpsd on 127.0.0.1:2947, served on 127.0.0.1:7371.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// How log lines are written, in place of the file's log-format.
+    #[arg(long, value_name = "FORMAT", value_parser = ["human", "json"])]
+    log_format: Option<String>,
 }
+
+/// How often the sources are assessed while nobody asks: health, status
+/// and the watchdog follow this loop.
+const ASSESS_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest the assessment loop may stall before the watchdog stops
+/// being fed.
+const WATCHDOG_GAP: Duration = Duration::from_secs(10);
+/// How long requests in flight get to finish at shutdown. Answers take
+/// microseconds; a client that keeps its connection open without reading
+/// (a stopped process) is not waited for beyond this.
+const DRAIN_TIMEOUT: Duration = Duration::from_millis(250);
 
 fn main() {
     let args = match Args::try_parse() {
@@ -50,195 +88,425 @@ fn main() {
         },
         None => Config::default(),
     };
-    init_logging(config.log_format);
+    let format = match args.log_format.as_deref() {
+        Some("json") => tt_ops::logging::LogFormat::Json,
+        Some(_) => tt_ops::logging::LogFormat::Human,
+        None => match config.log_format {
+            LogFormat::Human => tt_ops::logging::LogFormat::Human,
+            LogFormat::Json => tt_ops::logging::LogFormat::Json,
+        },
+    };
+    let logs = tt_ops::logging::init(format, &config.log_level);
+    let notifier = match Notifier::from_env() {
+        Ok(notifier) => notifier.map(Arc::new),
+        Err(e) => {
+            eprintln!("timemaster: {e}");
+            std::process::exit(1);
+        }
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("a tokio runtime starts on any Linux host");
-    if let Err(e) = runtime.block_on(serve(config)) {
+    let daemon = Daemon {
+        config_path: args.config,
+        format_from_flag: args.log_format.is_some(),
+        logs,
+        notifier,
+    };
+    let result = runtime.block_on(daemon.serve(config));
+    // Blocking device reads still running are not waited for.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    if let Err(e) = result {
         eprintln!("timemaster: {e:#}");
         std::process::exit(1);
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+/// The process around the service: what it needs to reload and to tell
+/// systemd.
+struct Daemon {
+    config_path: Option<PathBuf>,
+    format_from_flag: bool,
+    logs: LogControl,
+    notifier: Option<Arc<Notifier>>,
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let cells = start_sources(&config)?;
-    let rules = Rules {
+/// The peer pollers and the table they fill.
+struct PeerSet {
+    table: PeerTable,
+    pollers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+fn rules_of(config: &Config) -> Rules {
+    Rules {
         drift: Drift::from_ppm(config.drift_ppm),
         max_falsetickers: config.max_falsetickers,
         max_sample_age_ns: i64::try_from(config.max_sample_age_ms)
             .unwrap_or(i64::MAX / NANOS_PER_SEC)
             .saturating_mul(1_000_000),
-    };
-    let clock = Arc::new(Boottime);
-    let peer_table: peers::PeerTable = Arc::new(std::sync::Mutex::new(
-        config
-            .peers
-            .iter()
-            .map(|address| peers::Peer {
-                address: address.clone(),
-                last: peers::PeerPoll::Pending,
-            })
-            .collect(),
-    ));
-    let peer_poll = Duration::from_millis(config.peer_poll_interval_ms);
-    let peer_rules = peers::PeerRules {
-        drift: rules.drift,
+    }
+}
+
+fn peer_rules_of(config: &Config) -> PeerRules {
+    let poll = Duration::from_millis(config.peer_poll_interval_ms);
+    PeerRules {
+        drift: Drift::from_ppm(config.drift_ppm),
         max_falsetickers: config.peer_falsetickers(),
         // An answer counts for two poll intervals: one poll may be lost.
-        max_age_ns: i64::try_from(peer_poll.as_nanos().saturating_mul(2)).unwrap_or(i64::MAX),
-    };
-    peers::spawn_pollers(
-        &peer_table,
-        Arc::clone(&clock),
-        rules.drift,
-        peer_poll,
-        Duration::from_millis(config.peer_timeout_ms),
-    );
-    let service = Arc::new(service::MasterService::new(
-        cells, rules, peer_table, peer_rules, clock,
-    ));
-    tokio::spawn(log_state_changes(Arc::clone(&service)));
-
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {}; is another timemaster running there?",
-                config.listen
-            )
-        })?;
-    tracing::info!(listen = %config.listen, sources = config.sources.len(),
-        max_falsetickers = config.max_falsetickers, drift_ppm = config.drift_ppm, "timemaster serving");
-    tonic::transport::Server::builder()
-        .serve_with_incoming_shutdown(
-            TrueTimeServer::from_arc(service),
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            shutdown_signal(),
-        )
-        .await
-        .context("the gRPC server failed")?;
-    tracing::info!("timemaster stopped");
-    Ok(())
+        max_age_ns: i64::try_from(poll.as_nanos().saturating_mul(2)).unwrap_or(i64::MAX),
+    }
 }
 
-fn start_sources(config: &Config) -> anyhow::Result<Vec<SourceCell>> {
-    let mut cells = Vec::with_capacity(config.sources.len());
-    let local_drift = Drift::from_ppm(config.drift_ppm);
-    let mut labelled = Vec::new();
-    for source in &config.sources {
-        let cell = match source {
-            SourceConfig::Gpsd {
-                name,
-                address,
-                min_delay_us,
-                max_delay_us,
-                date_floor,
-                pps,
-                pps_precision_ns,
-            } => {
-                let cell = SourceCell::new(name.clone(), "gpsd");
-                let gpsd = tt_hw::gpsd::GpsdConfig {
+fn spawn_peer_pollers(config: &Config, table: &PeerTable) -> Vec<tokio::task::JoinHandle<()>> {
+    peers::spawn_pollers(
+        table,
+        Arc::new(Boottime),
+        Drift::from_ppm(config.drift_ppm),
+        Duration::from_millis(config.peer_poll_interval_ms),
+        Duration::from_millis(config.peer_timeout_ms),
+    )
+}
+
+impl PeerSet {
+    fn start(config: &Config) -> PeerSet {
+        let table: PeerTable = Arc::new(Mutex::new(
+            config
+                .peers
+                .iter()
+                .map(|address| peers::Peer {
                     address: address.clone(),
-                    min_delay_ns: min_delay_us.saturating_mul(1000),
-                    max_delay_ns: max_delay_us.saturating_mul(1000),
-                    date_floor_unix_s: config::parse_date(date_floor)
-                        .map_err(|e| anyhow::anyhow!("source `{name}`: {e}"))?,
-                    use_pps: *pps,
-                    pps_precision_ns: *pps_precision_ns,
-                };
-                tokio::spawn(tt_hw::gpsd::run(gpsd, cell.clone(), name.clone()));
-                cell
+                    last: peers::PeerPoll::Pending,
+                })
+                .collect(),
+        ));
+        let pollers = spawn_peer_pollers(config, &table);
+        PeerSet { table, pollers }
+    }
+
+    /// Stops the pollers, puts `config`'s peers in the table (a peer still
+    /// configured keeps its last poll) and starts their pollers.
+    async fn reload(&mut self, config: &Config) {
+        for poller in &self.pollers {
+            poller.abort();
+        }
+        for poller in self.pollers.drain(..) {
+            // Aborted: the task has stopped once this returns, so no
+            // poller writes into the table while it changes.
+            let _ = poller.await;
+        }
+        {
+            let mut table = self
+                .table
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let former = std::mem::take(&mut *table);
+            *table = config
+                .peers
+                .iter()
+                .map(|address| peers::Peer {
+                    address: address.clone(),
+                    last: former
+                        .iter()
+                        .find(|peer| &peer.address == address)
+                        .map_or(peers::PeerPoll::Pending, |peer| peer.last.clone()),
+                })
+                .collect();
+        }
+        self.pollers = spawn_peer_pollers(config, &self.table);
+    }
+}
+
+/// The signals the daemon acts on, installed before anything else so that
+/// none of them kills it by its default action.
+struct Signals {
+    terminate: Signal,
+    interrupt: Signal,
+    hangup: Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        Ok(Signals {
+            terminate: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            hangup: signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
+        })
+    }
+}
+
+/// What one assessment found, for systemd's status line and the health
+/// service.
+fn summary(view: &View) -> (bool, String) {
+    let sources = &view.assessment.sources;
+    let agreeing = sources
+        .iter()
+        .filter(|s| s.verdict == Verdict::InMajority)
+        .count();
+    let usable = sources.iter().filter(|s| s.interval.is_some()).count();
+    match (&view.standing, &view.assessment.combined) {
+        (peers::Standing::Outvoted(_), _) => (
+            false,
+            "out of service: its interval lies outside its peers' agreement".to_string(),
+        ),
+        (_, Ok(_)) => (
+            true,
+            format!(
+                "synchronized: {agreeing} of {} sources agree",
+                sources.len()
+            ),
+        ),
+        (_, Err(_)) => (
+            false,
+            format!(
+                "unsynchronized: {usable} of {} sources usable, {} needed",
+                sources.len(),
+                view.assessment.needed
+            ),
+        ),
+    }
+}
+
+impl Daemon {
+    async fn serve(self, mut config: Config) -> anyhow::Result<()> {
+        let mut signals = Signals::install()?;
+        let mut sources = Sources::start(&config).map_err(|e| anyhow::anyhow!(e))?;
+        let mut peer_set = PeerSet::start(&config);
+        let service = Arc::new(MasterService::new(
+            sources.cells(),
+            rules_of(&config),
+            Arc::clone(&peer_set.table),
+            peer_rules_of(&config),
+            Arc::new(Boottime),
+        ));
+
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}; is another timemaster running there?",
+                    config.listen
+                )
+            })?;
+        let metrics_listener = match config.metrics_address() {
+            Some(address) => Some(tokio::net::TcpListener::bind(address).await.with_context(
+                || {
+                    format!(
+                        "cannot serve metrics on {address}; is another timemaster running \
+                         there? (set metrics-listen = \"\" to serve none)"
+                    )
+                },
+            )?),
+            None => None,
+        };
+
+        let grpc = GrpcCounters::new();
+        let metrics = Arc::new(MasterMetrics::new(
+            Arc::clone(&grpc),
+            tt_ops::wall_clock_ns(),
+        ));
+        let (health, health_server) = HealthState::start().await;
+        let (stop, stopped) = watch::channel(false);
+        let when_stopped = |mut stopped: watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|&stop| stop).await;
+        };
+        let mut server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .layer(CountLayer::new(grpc))
+                .add_service(health_server)
+                .add_service(tt_ops::grpc::reflection_v1(tt_proto::FILE_DESCRIPTOR_SET))
+                .add_service(tt_ops::grpc::reflection_v1alpha(
+                    tt_proto::FILE_DESCRIPTOR_SET,
+                ))
+                .add_service(TrueTimeServer::from_arc(Arc::clone(&service)))
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::TcpListenerStream::new(listener),
+                    when_stopped(stopped.clone()),
+                ),
+        );
+        let metrics_server = metrics_listener.map(|listener| {
+            let service = Arc::clone(&service);
+            let metrics = Arc::clone(&metrics);
+            let render: tt_ops::http::Render = Arc::new(move || metrics.render(&service.view()));
+            tokio::spawn(tt_ops::http::serve(
+                listener,
+                render,
+                when_stopped(stopped.clone()),
+            ))
+        });
+
+        // The first assessment, then READY: the listener is bound and
+        // served, and the status says whether the master is synchronized.
+        let heartbeat = Heartbeat::new();
+        let (synchronized, mut status) = summary(&service.view());
+        health.set(synchronized).await;
+        heartbeat.beat();
+        let mut keep_alive = None;
+        if let Some(notifier) = &self.notifier {
+            notifier.ready(&status);
+            if let Some(timeout) = tt_ops::notify::watchdog_timeout() {
+                keep_alive = Some(tokio::spawn(tt_ops::notify::keep_alive(
+                    Arc::clone(notifier),
+                    timeout,
+                    heartbeat.clone(),
+                    WATCHDOG_GAP,
+                )));
             }
-            SourceConfig::Kernel {
-                name,
-                poll_interval_ms,
-            } => {
-                let cell = SourceCell::new(name.clone(), "kernel");
-                let poll = Duration::from_millis((*poll_interval_ms).max(10));
-                tokio::spawn(tt_hw::kernel::run(poll, cell.clone()));
-                cell
-            }
-            SourceConfig::Nmea { name, .. } => {
-                let nmea = config::nmea_config(source)
-                    .map_err(|e| anyhow::anyhow!("source `{name}`: {e}"))?
-                    .expect("an nmea source has an nmea configuration");
-                let cell = SourceCell::new(name.clone(), "nmea");
-                tokio::spawn(tt_hw::nmea::run(nmea, cell.clone(), name.clone()));
-                cell
-            }
-            SourceConfig::Pps { name, .. } => {
-                let (pps, label_from) = config::pps_config(source, local_drift)
-                    .map_err(|e| anyhow::anyhow!("source `{name}`: {e}"))?
-                    .expect("a pps source has a pps configuration");
-                let cell = SourceCell::new(name.clone(), "pps");
-                // Started below, once the labelling source's cell exists.
-                labelled.push((pps, cell.clone(), label_from, name.clone()));
-                cell
-            }
-            SourceConfig::Phc { name, .. } => {
-                let phc = config::phc_config(source, local_drift)
-                    .map_err(|e| anyhow::anyhow!("source `{name}`: {e}"))?
-                    .expect("a phc source has a phc configuration");
-                let cell = SourceCell::new(name.clone(), "phc");
-                tokio::spawn(tt_hw::phc::run(phc, cell.clone(), name.clone()));
-                cell
-            }
-            SourceConfig::Ptp4l { name, .. } => {
-                let ptp4l = config::ptp4l_config(source)
-                    .map_err(|e| anyhow::anyhow!("source `{name}`: {e}"))?
-                    .expect("a ptp4l source has a ptp4l configuration");
-                let cell = SourceCell::new(name.clone(), "ptp4l");
-                tokio::spawn(tt_hw::ptp4l::run(ptp4l, cell.clone(), name.clone()));
-                cell
+        }
+        tracing::info!(listen = %config.listen, metrics_listen = %config.metrics_listen,
+            sources = config.sources.len(), max_falsetickers = config.max_falsetickers,
+            drift_ppm = config.drift_ppm, %status, "timemaster serving");
+
+        let mut ticker = tokio::time::interval(ASSESS_INTERVAL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let failure = loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    // Also logs each change of what is served (see
+                    // MasterService::view).
+                    let (synchronized, now) = summary(&service.view());
+                    health.set(synchronized).await;
+                    heartbeat.beat();
+                    if now != status {
+                        status = now;
+                        if let Some(notifier) = &self.notifier {
+                            notifier.status(&status);
+                        }
+                    }
+                }
+                _ = signals.hangup.recv() => {
+                    if let Some(notifier) = &self.notifier {
+                        notifier.reloading();
+                    }
+                    let applied = self
+                        .reload(&mut config, &mut sources, &mut peer_set, &service)
+                        .await;
+                    metrics.count_reload(applied);
+                    if let Some(notifier) = &self.notifier {
+                        notifier.ready(&status);
+                    }
+                }
+                _ = signals.terminate.recv() => {
+                    tracing::info!("SIGTERM: stopping");
+                    break None;
+                }
+                _ = signals.interrupt.recv() => {
+                    tracing::info!("SIGINT: stopping");
+                    break None;
+                }
+                ended = &mut server => break Some(match ended {
+                    Ok(Ok(())) => anyhow::anyhow!("the gRPC server stopped by itself"),
+                    Ok(Err(e)) => anyhow::Error::new(e).context("the gRPC server failed"),
+                    Err(e) => anyhow::Error::new(e).context("the gRPC server task failed"),
+                }),
             }
         };
-        cells.push(cell);
-    }
-    for (pps, cell, label_from, name) in labelled {
-        let label = cells
-            .iter()
-            .find(|candidate| candidate.snapshot().name == label_from)
-            .cloned()
-            .ok_or_else(|| {
-                anyhow::anyhow!("source `{name}`: label-from = \"{label_from}\" names no source")
-            })?;
-        tokio::spawn(tt_hw::pps::run(pps, cell, label, name));
-    }
-    Ok(cells)
-}
 
-/// Looks at the master's state once a second, so that a change is logged
-/// even while nobody asks (the logging itself is in `MasterService::view`).
-async fn log_state_changes(service: Arc<service::MasterService<Boottime>>) {
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        ticker.tick().await;
-        let _ = service.view();
+        if let Some(notifier) = &self.notifier {
+            notifier.stopping();
+        }
+        if let Some(task) = keep_alive {
+            task.abort();
+        }
+        let _ = stop.send(true);
+        if failure.is_none()
+            && tokio::time::timeout(DRAIN_TIMEOUT, &mut server)
+                .await
+                .is_err()
+        {
+            tracing::info!(
+                timeout_ms = DRAIN_TIMEOUT.as_millis(),
+                "connections still open at shutdown were dropped"
+            );
+            server.abort();
+        }
+        if let Some(task) = metrics_server {
+            task.abort();
+        }
+        match failure {
+            None => {
+                tracing::info!("timemaster stopped");
+                Ok(())
+            }
+            Some(error) => Err(error),
+        }
     }
-}
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM can be handled");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT can be handled");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    /// Re-reads the configuration file and applies what can be applied
+    /// (see the crate documentation). Returns whether a configuration was
+    /// applied.
+    async fn reload(
+        &self,
+        config: &mut Config,
+        sources: &mut Sources,
+        peer_set: &mut PeerSet,
+        service: &MasterService<Boottime>,
+    ) -> bool {
+        let Some(path) = &self.config_path else {
+            tracing::info!("SIGHUP: started without --config, nothing to re-read");
+            return false;
+        };
+        let new = match config::load(path) {
+            Ok(new) => new,
+            Err(error) => {
+                tracing::error!(%error, "SIGHUP: configuration not reloaded; still running on the previous one");
+                return false;
+            }
+        };
+        let changes = match sources.reload(&new) {
+            Ok(changes) => changes,
+            Err(error) => {
+                tracing::error!(%error, "SIGHUP: sources not reloaded; still running on the previous configuration");
+                return false;
+            }
+        };
+        let peers_changed = new.peers != config.peers
+            || new.peer_max_falsetickers != config.peer_max_falsetickers
+            || new.peer_poll_interval_ms != config.peer_poll_interval_ms
+            || new.peer_timeout_ms != config.peer_timeout_ms
+            || new.drift_ppm != config.drift_ppm;
+        if peers_changed {
+            peer_set.reload(&new).await;
+        }
+        service.reconfigure(sources.cells(), rules_of(&new), peer_rules_of(&new));
+        match self.logs.set_level(&new.log_level) {
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "log-level not changed"),
+        }
+
+        let mut need_restart = Vec::new();
+        if new.listen != config.listen {
+            need_restart.push("listen");
+        }
+        if new.metrics_listen != config.metrics_listen {
+            need_restart.push("metrics-listen");
+        }
+        if new.log_format != config.log_format && !self.format_from_flag {
+            need_restart.push("log-format");
+        }
+        tracing::info!(
+            kept = changes.kept.join(", "),
+            started = changes.started.join(", "),
+            stopped = changes.stopped.join(", "),
+            peers = new.peers.join(", "),
+            "SIGHUP: configuration reloaded"
+        );
+        if !need_restart.is_empty() {
+            tracing::warn!(
+                keys = need_restart.join(", "),
+                "SIGHUP: these keys changed but take effect only after a restart"
+            );
+        }
+        // What is running keeps the keys that need a restart, so the next
+        // reload compares with them.
+        *config = Config {
+            listen: config.listen,
+            metrics_listen: config.metrics_listen.clone(),
+            log_format: config.log_format,
+            ..new
+        };
+        true
     }
 }
