@@ -1,5 +1,6 @@
 //! Integration tests across processes live in tests/.
 
+pub mod fleet;
 pub mod gpsfake;
 pub mod procs;
 pub mod stack;
