@@ -109,12 +109,22 @@ impl From<IdError> for Failure {
 pub fn run(command: &IdCommand, address: Option<&str>, socket: &str, json: bool) -> ExitCode {
     let result = match command {
         IdCommand::New(args) => new_ids(args, address, socket, json),
-        IdCommand::Decode(args) => decode_id(args, json).map(|text| println!("{text}")),
+        IdCommand::Decode(args) => decode_id(args, json).and_then(|text| {
+            crate::out::line(&text)
+                .or_else(|e| {
+                    if crate::out::reader_gone(&e) {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
+                .map_err(|e| Failure::error(format!("cannot write to standard output: {e}")))
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("tt-cli: {}", failure.message);
+            crate::out::error(&failure.message);
             ExitCode::from(failure.status)
         }
     }

@@ -1,25 +1,43 @@
-//! tt-cli: asks a timeslave (or a timemaster) for the time and its state.
+//! tt-cli: the operator's tool for truetime. It asks a timeslave (or a
+//! timemaster) for the time, its state and its recent history, follows it
+//! live, plots it, makes and reads ids, commit-waits, and checks the
+//! daemons' configuration files.
 //!
-//! Exit status: 0 synchronized, 1 unsynchronized, 2 for an error (no
-//! server, bad arguments, a garbled answer), with one line on stderr.
+//! Exit status: see [`EXIT_STATUS_HELP`], which `--help` prints.
 
+mod check;
 mod format;
 mod id;
+mod out;
+mod plot;
+mod query;
 mod render;
 mod wait;
+mod watch;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
-use tt_proto::v1::{NowRequest, StatusRequest};
-use tt_proto::NowAnswer;
+
+/// What the exit status means, as `--help` shows it.
+const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0  synchronized (now, status, sources, watch); done (plot, id, wait-until);
+     the configuration is valid (check-config)
+  1  unsynchronized (now, status, sources, watch, and id or wait-until when
+     the time service cannot vouch for the time); the configuration is
+     invalid (check-config)
+  2  error: no server or a garbled answer, bad arguments, a file that cannot
+     be read or written; one line on stderr says what to do
+A reader that closes the pipe early (tt-cli status | head -1) ends tt-cli
+quietly, with the status it would have had.";
 
 /// Query a truetime server: a timeslave on its Unix socket (the default)
 /// or any timeslave or timemaster over TCP.
 #[derive(Parser, Debug)]
-#[command(name = "tt-cli", version, about)]
+#[command(name = "tt-cli", version, about, after_help = EXIT_STATUS_HELP)]
 struct Args {
-    /// The timeslave's Unix socket.
+    /// The timeslave's Unix socket; always a path, relative ones included.
     #[arg(long, value_name = "PATH", default_value = tt_client::DEFAULT_SOCKET, global = true)]
     socket: String,
     /// Use TCP instead of the socket: a timeslave or a timemaster.
@@ -39,6 +57,48 @@ enum Command {
     /// Every master or source with its offset, width, age and verdict, then
     /// the combined interval.
     Status,
+    /// A master's sources and peers, or a slave's masters: offset, width,
+    /// age, verdict, and the samples accepted and refused where the server
+    /// counts them.
+    Sources,
+    /// A live view of the interval and each member, refreshed in place on a
+    /// terminal; one line per refresh otherwise (one JSON object with
+    /// --json). Ends after --count refreshes, or on Ctrl-C, with the status
+    /// of the last refresh.
+    Watch {
+        /// Time between refreshes, milliseconds (10 to 3600000).
+        #[arg(long, value_name = "MS", default_value_t = 1000,
+              value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+        interval_ms: u64,
+        /// Stop after this many refreshes.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        count: Option<u64>,
+    },
+    /// Write an SVG plot of the interval width over a recent window, from
+    /// the server's history: the sawtooth, each member's samples as ticks,
+    /// faults and losses of sync marked.
+    Plot {
+        /// The SVG file to write.
+        #[arg(long, short, value_name = "FILE.svg")]
+        output: PathBuf,
+        /// How far back to plot, seconds (1 to 86400; the server keeps about
+        /// an hour).
+        #[arg(long, value_name = "S", default_value_t = 600,
+              value_parser = clap::value_parser!(u32).range(1..=86_400))]
+        window_s: u32,
+    },
+    /// Check a timemaster or timeslave configuration file with the
+    /// daemon's own parser. The kind is told by the file's keys (masters
+    /// for a slave; [[source]], peers or max-sample-age-ms for a master)
+    /// unless --kind says it.
+    CheckConfig {
+        /// The configuration file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Which daemon reads the file.
+        #[arg(long, value_enum)]
+        kind: Option<check::Kind>,
+    },
     /// Snowflake ids: make them, or read one.
     Id {
         #[command(subcommand)]
@@ -58,53 +118,117 @@ enum Command {
     },
 }
 
-/// How long one request may take, connection included.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-
 const EXIT_SYNCHRONIZED: u8 = 0;
 const EXIT_UNSYNCHRONIZED: u8 = 1;
-const EXIT_ERROR: u8 = 2;
+pub(crate) const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
     let args = match Args::try_parse() {
         Ok(args) => args,
         Err(error) => return argument_error(&error),
     };
-    if let Command::Id { command } = &args.command {
-        return id::run(command, args.address.as_deref(), &args.socket, args.json);
+    if args.socket.is_empty() && args.address.is_none() {
+        out::error("--socket needs a path; see tt-cli --help");
+        return ExitCode::from(EXIT_ERROR);
     }
-    if let Command::WaitUntil { time, shm } = &args.command {
-        let outcome = wait::run(shm, &args.socket, args.address.as_deref(), time, args.json);
-        if outcome.status == 0 {
-            println!("{}", outcome.text);
-        } else {
-            eprintln!("tt-cli: {}", outcome.text);
+    // The socket is always a path: `unix:` keeps a relative one from being
+    // read as host:port.
+    let socket = format!("unix:{}", args.socket);
+    let target = args.address.clone().unwrap_or_else(|| socket.clone());
+
+    match &args.command {
+        Command::Id { command } => id::run(command, args.address.as_deref(), &socket, args.json),
+        Command::WaitUntil { time, shm } => {
+            let outcome = wait::run(shm, &socket, args.address.as_deref(), time, args.json);
+            if outcome.status == 0 {
+                out::finish(outcome.status, out::line(&outcome.text))
+            } else {
+                out::error(&outcome.text);
+                ExitCode::from(outcome.status)
+            }
         }
-        return ExitCode::from(outcome.status);
+        Command::CheckConfig { file, kind } => check::run(file, *kind, args.json),
+        _ => {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    out::error(&format!("cannot start the async runtime: {e}"));
+                    return ExitCode::from(EXIT_ERROR);
+                }
+            };
+            runtime.block_on(ask(&args, &target))
+        }
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("tt-cli: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_ERROR);
+}
+
+/// The commands that ask a server.
+async fn ask(args: &Args, target: &str) -> ExitCode {
+    let printed = match &args.command {
+        Command::Now => query::now(target).await.map(|answer| {
+            let text = if args.json {
+                render::now_json(&answer).to_string()
+            } else {
+                render::now_text(&answer)
+            };
+            (text, render::is_synchronized(&answer))
+        }),
+        Command::Status => query::status(target).await.map(|(status, combined)| {
+            let text = if args.json {
+                render::status_json(&status, &combined).to_string()
+            } else {
+                render::status_text(&status, &combined)
+            };
+            (text, render::is_synchronized(&combined))
+        }),
+        Command::Sources => query::status(target).await.map(|(status, combined)| {
+            let text = if args.json {
+                render::sources_json(&status, &combined).to_string()
+            } else {
+                render::sources_text(&status, &combined)
+            };
+            (text, render::is_synchronized(&combined))
+        }),
+        Command::Watch { interval_ms, count } => {
+            let every = std::time::Duration::from_millis(*interval_ms);
+            return watch::run(target, every, *count, args.json).await;
+        }
+        Command::Plot { output, window_s } => {
+            return plot::run(target, output, *window_s, args.json).await
+        }
+        Command::Id { .. } | Command::WaitUntil { .. } | Command::CheckConfig { .. } => {
+            unreachable!("main runs these without a runtime")
         }
     };
-    match runtime.block_on(run(&args)) {
+    match printed {
         Ok((text, synchronized)) => {
-            println!("{text}");
-            ExitCode::from(if synchronized {
+            let status = if synchronized {
                 EXIT_SYNCHRONIZED
             } else {
                 EXIT_UNSYNCHRONIZED
-            })
+            };
+            out::finish(status, out::line(&text))
         }
         Err(message) => {
-            eprintln!("tt-cli: {message}");
+            out::error(&message);
             ExitCode::from(EXIT_ERROR)
         }
+    }
+}
+
+/// The subcommands' names, for messages: "a, b or c".
+fn command_names() -> String {
+    let names: Vec<String> = Args::command()
+        .get_subcommands()
+        .filter(|command| command.get_name() != "help")
+        .map(|command| command.get_name().to_string())
+        .collect();
+    match names.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
     }
 }
 
@@ -116,18 +240,24 @@ fn argument_error(error: &clap::Error) -> ExitCode {
         error.kind(),
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
     ) {
-        let _ = error.print();
-        return ExitCode::SUCCESS;
+        let mut text = error.render().to_string();
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        return out::finish(0, out::raw(&text));
     }
     if matches!(
         error.kind(),
         ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     ) {
         if error.render().to_string().contains("Usage: tt-cli id ") {
-            eprintln!("tt-cli: id needs a command, new or decode; see tt-cli id --help");
+            out::error("id needs a command, new or decode; see tt-cli id --help");
             return ExitCode::from(EXIT_ERROR);
         }
-        eprintln!("tt-cli: a command is needed, now or status; see tt-cli --help");
+        out::error(&format!(
+            "a command is needed: {}; see tt-cli --help",
+            command_names()
+        ));
         return ExitCode::from(EXIT_ERROR);
     }
     let rendered = error.render().to_string();
@@ -140,80 +270,8 @@ fn argument_error(error: &clap::Error) -> ExitCode {
     // "the following required arguments were not provided:" names them on
     // the next line.
     match (first.strip_suffix(':'), lines.next()) {
-        (Some(lead), Some(what)) => eprintln!("tt-cli: {lead}: {what}; see tt-cli --help"),
-        _ => eprintln!("tt-cli: {first}; see tt-cli --help"),
+        (Some(lead), Some(what)) => out::error(&format!("{lead}: {what}; see tt-cli --help")),
+        _ => out::error(&format!("{first}; see tt-cli --help")),
     }
     ExitCode::from(EXIT_ERROR)
-}
-
-/// Asks the server and returns the text to print and whether it is
-/// synchronized, or an error line.
-async fn run(args: &Args) -> Result<(String, bool), String> {
-    let target = args.address.as_deref().unwrap_or(&args.socket);
-    let work = async {
-        let mut client = tt_client::connect(target)
-            .await
-            .map_err(|e| e.to_string())?;
-        match args.command {
-            Command::Now => {
-                let response = client
-                    .now(NowRequest {})
-                    .await
-                    .map_err(|status| failed(target, &status))?
-                    .into_inner();
-                let answer = response
-                    .check()
-                    .map_err(|bad| format!("{target} sent an answer that makes no sense: {bad}"))?;
-                let text = if args.json {
-                    render::now_json(&answer).to_string()
-                } else {
-                    render::now_text(&answer)
-                };
-                Ok((text, is_synchronized(&answer)))
-            }
-            Command::Status => {
-                let status = client
-                    .status(StatusRequest {})
-                    .await
-                    .map_err(|status| failed(target, &status))?
-                    .into_inner();
-                let combined = status
-                    .combined
-                    .as_ref()
-                    .ok_or_else(|| format!("{target} sent a status without a combined interval"))?
-                    .check()
-                    .map_err(|bad| {
-                        format!("{target} sent a combined interval that makes no sense: {bad}")
-                    })?;
-                let text = if args.json {
-                    render::status_json(&status, &combined).to_string()
-                } else {
-                    render::status_text(&status, &combined)
-                };
-                Ok((text, is_synchronized(&combined)))
-            }
-            Command::Id { .. } => unreachable!("id commands return from main first"),
-            Command::WaitUntil { .. } => unreachable!("wait-until returns from main first"),
-        }
-    };
-    tokio::time::timeout(REQUEST_TIMEOUT, work)
-        .await
-        .unwrap_or_else(|_| {
-            Err(format!(
-                "no answer from {target} within {} s; is the server stuck?",
-                REQUEST_TIMEOUT.as_secs()
-            ))
-        })
-}
-
-fn is_synchronized(answer: &NowAnswer) -> bool {
-    matches!(answer, NowAnswer::Synchronized(_))
-}
-
-fn failed(target: &str, status: &tonic::Status) -> String {
-    format!(
-        "{target} answered with an error: {:?}: {}",
-        status.code(),
-        status.message()
-    )
 }

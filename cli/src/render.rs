@@ -1,6 +1,7 @@
-//! What `tt-cli now` and `tt-cli status` print, from checked answers.
+//! What `tt-cli now`, `status`, `sources` and `watch` print, from checked
+//! answers.
 
-use crate::format::{interval_line, midpoint_and_radius, ms_signed, ms_up, seconds};
+use crate::format::{interval_line, midpoint_and_radius, ms_signed, ms_up, seconds, utc};
 use serde_json::{json, Value};
 use tt_core::Interval;
 use tt_proto::v1::{Member, StatusResponse, Verdict};
@@ -63,12 +64,73 @@ fn offset_ns(member: &Interval, combined: &Interval) -> i64 {
     member_mid.saturating_sub(combined_mid)
 }
 
-/// One row per member, then the combined line, the quorum and the uptime.
-pub fn status_text(status: &StatusResponse, combined: &NowAnswer) -> String {
-    let combined_interval = match combined {
+/// Lines of a table: each column as wide as its widest cell, two spaces
+/// apart; columns marked in `right` aligned right (numbers), the others
+/// left; trailing spaces trimmed.
+fn table(header: &[&str], rows: &[Vec<String>], right: &[bool]) -> Vec<String> {
+    let mut widths: Vec<usize> = header.iter().map(|cell| cell.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let last = cells.len().saturating_sub(1);
+        let mut text = String::new();
+        for (column, cell) in cells.into_iter().enumerate() {
+            if column > 0 {
+                text.push_str("  ");
+            }
+            let pad = widths[column].saturating_sub(cell.chars().count());
+            if right.get(column).copied().unwrap_or(false) {
+                text.push_str(&" ".repeat(pad));
+                text.push_str(cell);
+            } else {
+                text.push_str(cell);
+                if column < last {
+                    text.push_str(&" ".repeat(pad));
+                }
+            }
+        }
+        text.trim_end().to_string()
+    };
+    let mut lines = vec![line(header.to_vec())];
+    for row in rows {
+        lines.push(line(row.iter().map(String::as_str).collect()));
+    }
+    lines
+}
+
+/// A member's offset, width and age as table cells ("-" where unknown).
+fn member_cells(member: &Member, combined: Option<&Interval>) -> [String; 3] {
+    let interval = member_interval(member);
+    let offset = match (interval, combined) {
+        (Some(own), Some(combined)) => ms_signed(offset_ns(&own, combined)),
+        _ => "-".to_string(),
+    };
+    let width = interval.map_or("-".to_string(), |iv| ms_up(iv.width_ns()));
+    let age = if member.age_ns < 0 {
+        "-".to_string()
+    } else {
+        seconds(member.age_ns)
+    };
+    [offset, width, age]
+}
+
+fn combined_interval(combined: &NowAnswer) -> Option<&Interval> {
+    match combined {
         NowAnswer::Synchronized(interval) => Some(interval),
         NowAnswer::Unsynchronized(_) => None,
-    };
+    }
+}
+
+/// Whether the answer holds an interval.
+pub fn is_synchronized(answer: &NowAnswer) -> bool {
+    matches!(answer, NowAnswer::Synchronized(_))
+}
+
+/// The member table: name, kind, offset, width, age, verdict, detail.
+fn member_table(status: &StatusResponse, combined: &NowAnswer) -> Vec<String> {
     let header = [
         "NAME",
         "KIND",
@@ -78,62 +140,32 @@ pub fn status_text(status: &StatusResponse, combined: &NowAnswer) -> String {
         "VERDICT",
         "DETAIL",
     ];
-    let mut rows: Vec<[String; 7]> = Vec::with_capacity(status.members.len());
-    for member in &status.members {
-        let interval = member_interval(member);
-        let offset = match (interval, combined_interval) {
-            (Some(own), Some(combined)) => ms_signed(offset_ns(&own, combined)),
-            _ => "-".to_string(),
-        };
-        let width = interval.map_or("-".to_string(), |iv| ms_up(iv.width_ns()));
-        let age = if member.age_ns < 0 {
-            "-".to_string()
-        } else {
-            seconds(member.age_ns)
-        };
-        rows.push([
-            member.name.clone(),
-            member.kind.clone(),
-            offset,
-            width,
-            age,
-            verdict_words(member.verdict).to_string(),
-            member.detail.clone(),
-        ]);
-    }
+    let rows: Vec<Vec<String>> = status
+        .members
+        .iter()
+        .map(|member| {
+            let [offset, width, age] = member_cells(member, combined_interval(combined));
+            vec![
+                member.name.clone(),
+                member.kind.clone(),
+                offset,
+                width,
+                age,
+                verdict_words(member.verdict).to_string(),
+                member.detail.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &header,
+        &rows,
+        &[false, false, true, true, true, false, false],
+    )
+}
 
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let line = |cells: [&str; 7]| {
-        // Name, kind, verdict and detail read left to right; numbers line
-        // up on the right.
-        let text = format!(
-            "{:<w0$}  {:<w1$}  {:>w2$}  {:>w3$}  {:>w4$}  {:<w5$}  {}",
-            cells[0],
-            cells[1],
-            cells[2],
-            cells[3],
-            cells[4],
-            cells[5],
-            cells[6],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-            w3 = widths[3],
-            w4 = widths[4],
-            w5 = widths[5],
-        );
-        text.trim_end().to_string()
-    };
-
-    let mut out = vec![line(header)];
-    for row in &rows {
-        out.push(line(row.each_ref().map(String::as_str)));
-    }
+/// One row per member, then the combined line, the quorum and the uptime.
+pub fn status_text(status: &StatusResponse, combined: &NowAnswer) -> String {
+    let mut out = member_table(status, combined);
     out.push(String::new());
     out.push(format!("combined: {}", now_text(combined)));
     out.push(format!(
@@ -156,19 +188,61 @@ pub fn status_text(status: &StatusResponse, combined: &NowAnswer) -> String {
     out.join("\n")
 }
 
-/// The status as one JSON object.
-pub fn status_json(status: &StatusResponse, combined: &NowAnswer) -> Value {
-    let combined_interval = match combined {
-        NowAnswer::Synchronized(interval) => Some(*interval),
-        NowAnswer::Unsynchronized(_) => None,
-    };
-    let members: Vec<Value> = status
+/// A count, or "-" where the server does not count.
+fn count(value: Option<u64>) -> String {
+    value.map_or("-".to_string(), |n| n.to_string())
+}
+
+/// One row per member with its sample counts: a master's sources and
+/// peers, or a slave's masters.
+pub fn sources_text(status: &StatusResponse, combined: &NowAnswer) -> String {
+    let header = [
+        "NAME",
+        "KIND",
+        "OFFSET ms",
+        "WIDTH ms",
+        "AGE s",
+        "VERDICT",
+        "ACCEPTED",
+        "REJECTED",
+        "DETAIL",
+    ];
+    let rows: Vec<Vec<String>> = status
+        .members
+        .iter()
+        .map(|member| {
+            let [offset, width, age] = member_cells(member, combined_interval(combined));
+            vec![
+                member.name.clone(),
+                member.kind.clone(),
+                offset,
+                width,
+                age,
+                verdict_words(member.verdict).to_string(),
+                count(member.accepted),
+                count(member.rejected),
+                member.detail.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &header,
+        &rows,
+        &[false, false, true, true, true, false, true, true, false],
+    )
+    .join("\n")
+}
+
+/// The members as JSON objects, offsets against `combined`.
+fn members_json(status: &StatusResponse, combined: &NowAnswer) -> Vec<Value> {
+    let combined_interval = combined_interval(combined);
+    status
         .members
         .iter()
         .map(|member| {
             let interval = member_interval(member);
             let offset = match (interval, combined_interval) {
-                (Some(own), Some(combined)) => Some(offset_ns(&own, &combined)),
+                (Some(own), Some(combined)) => Some(offset_ns(&own, combined)),
                 _ => None,
             };
             json!({
@@ -180,10 +254,70 @@ pub fn status_json(status: &StatusResponse, combined: &NowAnswer) -> Value {
                 "offset_ns": offset,
                 "age_ns": (member.age_ns >= 0).then_some(member.age_ns),
                 "verdict": verdict_words(member.verdict).replace(' ', "_"),
+                "accepted": member.accepted,
+                "rejected": member.rejected,
                 "detail": member.detail,
             })
         })
-        .collect();
+        .collect()
+}
+
+/// The sources as one JSON object: the server's role, whether it is
+/// synchronized, and the members.
+pub fn sources_json(status: &StatusResponse, combined: &NowAnswer) -> Value {
+    json!({
+        "role": status.role,
+        "synchronized": is_synchronized(combined),
+        "sources": members_json(status, combined),
+    })
+}
+
+/// A refresh of `watch` as a block of lines for a terminal: the combined
+/// interval, the server, then the member table.
+pub fn watch_block(status: &StatusResponse, combined: &NowAnswer, every_ms: u64) -> String {
+    let mut out = vec![
+        now_text(combined),
+        format!(
+            "{} {}, {} members, quorum {}, up {} s; every {every_ms} ms, Ctrl-C ends",
+            status.role,
+            status.version,
+            status.members.len(),
+            status.quorum,
+            seconds(status.uptime_ns)
+        ),
+        String::new(),
+    ];
+    out.extend(member_table(status, combined));
+    out.join("\n")
+}
+
+/// A refresh of `watch` as one line: the combined interval, then each
+/// member's verdict, offset and width, separated by ` | `.
+pub fn watch_line(status: &StatusResponse, combined: &NowAnswer) -> String {
+    let head = match combined {
+        NowAnswer::Synchronized(interval) => {
+            let (mid, radius) = midpoint_and_radius(interval);
+            format!("{} ± {} ms synchronized", utc(mid), ms_up(radius))
+        }
+        NowAnswer::Unsynchronized(reason) => format!("unsynchronized: {reason}"),
+    };
+    let mut parts = vec![head];
+    for member in &status.members {
+        let [offset, width, _] = member_cells(member, combined_interval(combined));
+        let mut part = format!("{} {}", member.name, verdict_words(member.verdict));
+        if offset != "-" {
+            part.push_str(&format!(" offset {offset} ms"));
+        }
+        if width != "-" {
+            part.push_str(&format!(" width {width} ms"));
+        }
+        parts.push(part);
+    }
+    parts.join(" | ")
+}
+
+/// The status as one JSON object.
+pub fn status_json(status: &StatusResponse, combined: &NowAnswer) -> Value {
     json!({
         "role": status.role,
         "version": status.version,
@@ -192,7 +326,7 @@ pub fn status_json(status: &StatusResponse, combined: &NowAnswer) -> Value {
         "max_falsetickers": status.max_falsetickers,
         "uptime_ns": status.uptime_ns,
         "drift_ppb": status.drift_ppb,
-        "members": members,
+        "members": members_json(status, combined),
     })
 }
 
@@ -210,6 +344,8 @@ mod tests {
             age_ns,
             verdict: verdict as i32,
             detail: String::new(),
+            accepted: None,
+            rejected: None,
         }
     }
 

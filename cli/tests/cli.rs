@@ -60,6 +60,8 @@ impl TrueTime for Fake {
                     age_ns,
                     verdict: verdict as i32,
                     detail: detail.to_string(),
+                    accepted: None,
+                    rejected: None,
                 }
             };
         Ok(Response::new(StatusResponse {
@@ -282,7 +284,8 @@ async fn errors_are_one_line_and_exit_two() {
     let line = error_line(&cli(&[]).await);
     assert_eq!(
         line,
-        "tt-cli: a command is needed, now or status; see tt-cli --help"
+        "tt-cli: a command is needed: now, status, sources, watch, plot, check-config, id or \
+         wait-until; see tt-cli --help"
     );
     for args in [&["frobnicate"][..], &["now", "--bogus"][..]] {
         let line = error_line(&cli(args).await);
