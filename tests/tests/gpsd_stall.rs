@@ -38,7 +38,11 @@ fn a_stalled_gpsd_never_makes_the_master_serve_a_wrong_interval() {
         matches!(client.now(), Ok(NowAnswer::Synchronized(_))).then_some(())
     });
     master.assert_running();
-    assert!(synchronized.is_some(), "never synchronized: {}", master.log());
+    assert!(
+        synchronized.is_some(),
+        "never synchronized: {}",
+        master.log()
+    );
 
     // Stalls of 15 ms (inside the range's width: covered by the sample
     // before), 30 ms and 290 ms (stamps past the range: refused) and
