@@ -7,14 +7,20 @@
 //! - [`http`]: the small HTTP server the metrics are scraped from;
 //! - [`grpc`]: request counts per gRPC method, the health service and
 //!   server reflection;
-//! - [`logging`]: human or JSON logs with a reloadable level filter.
+//! - [`logging`]: human or JSON logs with a reloadable level filter;
+//! - [`tls`]: TLS between slaves and masters (rustls), and what its
+//!   failures mean;
+//! - [`limit`]: message sizes, request rates and a runtime of its own for
+//!   serving, so that requests cannot starve the pollers.
 #![deny(missing_docs)]
 
 pub mod grpc;
 pub mod http;
+pub mod limit;
 pub mod logging;
 pub mod notify;
 pub mod prom;
+pub mod tls;
 
 /// The Unix time of `CLOCK_REALTIME` now, nanoseconds: for
 /// `process_start_time_seconds`, a figure for people, not a bound.
