@@ -17,7 +17,10 @@
 //! its own so that a test holds every process and namespace in guards:
 //! dropped (also when the test fails), the processes get SIGCONT (a
 //! stopped one would not see SIGTERM), then SIGTERM and SIGKILL, then the
-//! namespaces go, taking the veth pairs and the bridge with them.
+//! namespaces go, taking the veth pairs and the bridge with them. A test
+//! process killed outright takes its processes with it (they are started
+//! with a parent-death signal), and the next fleet removes the namespaces
+//! it left.
 //!
 //! Needs root.
 
@@ -106,6 +109,7 @@ impl Network {
         use std::sync::atomic::{AtomicU32, Ordering};
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        remove_stale_fleets();
         let mut net = Network {
             prefix: format!("ttfleet{}-{n}", std::process::id()),
             made: Vec::new(),
@@ -244,6 +248,52 @@ impl Drop for Network {
     }
 }
 
+/// Removes what fleets whose test process is gone left behind: one killed
+/// outright (SIGKILL, a CI timeout) could not run its guards. Its daemons
+/// died with it (see [`start_guarded`]), but gpsd gives up root after it
+/// starts, which clears its parent-death signal: the processes still in
+/// its namespaces are found by `ip netns pids` and killed by PID, then the
+/// namespaces are deleted, then its directory. Its namespaces and its
+/// directory carry its process id.
+fn remove_stale_fleets() {
+    let dead = |pid: &str| {
+        pid.parse::<u32>()
+            .is_ok_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+    };
+    for name in namespaces() {
+        let Some(pid) = name
+            .strip_prefix("ttfleet")
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        if !dead(pid) {
+            continue;
+        }
+        if let Ok(output) = Command::new("ip").args(["netns", "pids", &name]).output() {
+            for left in String::from_utf8_lossy(&output.stdout).split_whitespace() {
+                signal_pid(left, "-KILL");
+            }
+        }
+        let _ = ip(&["netns", "del", &name]);
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(pid) = name
+            .strip_prefix("truetime-fleet-")
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        if dead(pid) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Names of the network namespaces that exist now.
 pub fn namespaces() -> Vec<String> {
     let output = Command::new("ip")
@@ -308,17 +358,11 @@ impl Fleet {
         for slave in 0..SLAVES {
             let config = fleet.dir.path().join(format!("s{slave}.toml"));
             write_slave_config(&config, fleet.dir.path(), slave);
-            let process = Proc::start(
+            let process = start_guarded(
                 &format!("s{slave}-timeslave"),
-                Path::new("ip"),
-                &[
-                    "netns",
-                    "exec",
-                    &fleet.net.slave_ns(slave),
-                    bin("timeslave").to_str().expect("a UTF-8 path"),
-                    "--config",
-                    config.to_str().expect("a UTF-8 path"),
-                ],
+                Some(&fleet.net.slave_ns(slave)),
+                &bin("timeslave"),
+                &["--config", config.to_str().expect("a UTF-8 path")],
                 fleet.dir.path(),
             );
             fleet.slaves.push(process);
@@ -376,8 +420,9 @@ impl Fleet {
             args.push(format!("--offset-ms={offset_ms}"));
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let sim = Proc::start(
+        let sim = start_guarded(
             &format!("{name}-sim"),
+            None,
             &bin("tt-gpssim"),
             &args,
             self.dir.path(),
@@ -388,21 +433,11 @@ impl Fleet {
             sim.log()
         );
         // -b: read only, never probe the receiver.
-        let gpsd = Proc::start(
+        let gpsd = start_guarded(
             &format!("{name}-gpsd"),
-            Path::new("ip"),
-            &[
-                "netns",
-                "exec",
-                &ns,
-                "/usr/sbin/gpsd",
-                "-N",
-                "-n",
-                "-b",
-                "-S",
-                "2947",
-                &link_text,
-            ],
+            Some(&ns),
+            Path::new("/usr/sbin/gpsd"),
+            &["-N", "-n", "-b", "-S", "2947", &link_text],
             self.dir.path(),
         );
         node.receiver = Some(Receiver { sim, gpsd });
@@ -413,17 +448,11 @@ impl Fleet {
         let ns = self.net.master_ns(master);
         let node = &mut self.masters[master];
         node.starts += 1;
-        let process = Proc::start(
+        let process = start_guarded(
             &format!("m{master}-timemaster{}", node.starts),
-            Path::new("ip"),
-            &[
-                "netns",
-                "exec",
-                &ns,
-                bin("timemaster").to_str().expect("a UTF-8 path"),
-                "--config",
-                node.config.to_str().expect("a UTF-8 path"),
-            ],
+            Some(&ns),
+            &bin("timemaster"),
+            &["--config", node.config.to_str().expect("a UTF-8 path")],
             self.dir.path(),
         );
         node.master = Some(process);
@@ -526,10 +555,37 @@ impl Drop for Fleet {
     }
 }
 
+/// Starts `program` in network namespace `namespace` (`None`: this one)
+/// through `setpriv --pdeathsig KILL`, so that it is killed when the
+/// thread that started it ends, even if this test process is killed
+/// outright and its guards never run. `ip netns exec` and `setpriv` each
+/// exec the next program, so the PID is the program's own.
+fn start_guarded(
+    name: &str,
+    namespace: Option<&str>,
+    program: &Path,
+    args: &[&str],
+    dir: &Path,
+) -> Proc {
+    let program = program.to_str().expect("a UTF-8 path");
+    let mut full: Vec<&str> = Vec::new();
+    if let Some(namespace) = namespace {
+        full.extend(["netns", "exec", namespace, "setpriv"]);
+    }
+    full.extend(["--pdeathsig", "KILL", "--", program]);
+    full.extend(args);
+    let launcher = if namespace.is_some() { "ip" } else { "setpriv" };
+    Proc::start(name, Path::new(launcher), &full, dir)
+}
+
 /// Sends a signal with kill(1) to a process this module started, by its
 /// PID.
 fn signal(pid: u32, name: &str) {
-    let _ = Command::new("kill").args([name, &pid.to_string()]).status();
+    signal_pid(&pid.to_string(), name);
+}
+
+fn signal_pid(pid: &str, name: &str) {
+    let _ = Command::new("kill").args([name, pid]).status();
 }
 
 /// CPU time (user and system) process `pid` has used so far, in
