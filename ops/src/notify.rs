@@ -136,26 +136,36 @@ pub fn watchdog_timeout() -> Option<Duration> {
 
 /// When the daemon's work loop last ran: it calls [`Heartbeat::beat`] each
 /// time round, and the watchdog pings systemd only while the last beat is
-/// recent.
+/// within the allowed gap (the loop's longest normal pause).
 #[derive(Clone, Debug)]
 pub struct Heartbeat {
     origin: Instant,
     last_ms: Arc<AtomicU64>,
-}
-
-impl Default for Heartbeat {
-    fn default() -> Self {
-        Heartbeat::new()
-    }
+    allowed_gap_ms: Arc<AtomicU64>,
 }
 
 impl Heartbeat {
-    /// A heartbeat that beat now.
-    pub fn new() -> Heartbeat {
-        Heartbeat {
+    /// A heartbeat that beat now, alive while beats come at most
+    /// `allowed_gap` apart.
+    pub fn new(allowed_gap: Duration) -> Heartbeat {
+        let heartbeat = Heartbeat {
             origin: Instant::now(),
             last_ms: Arc::new(AtomicU64::new(0)),
-        }
+            allowed_gap_ms: Arc::new(AtomicU64::new(0)),
+        };
+        heartbeat.set_allowed_gap(allowed_gap);
+        heartbeat
+    }
+
+    /// Changes the allowed gap (a reload changed the loop's period).
+    pub fn set_allowed_gap(&self, allowed_gap: Duration) {
+        let ms = u64::try_from(allowed_gap.as_millis()).unwrap_or(u64::MAX);
+        self.allowed_gap_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// The allowed gap.
+    pub fn allowed_gap(&self) -> Duration {
+        Duration::from_millis(self.allowed_gap_ms.load(Ordering::Relaxed))
     }
 
     /// Records that the work loop ran now.
@@ -172,15 +182,9 @@ impl Heartbeat {
 }
 
 /// Sends `WATCHDOG=1` every `timeout / 2` while `heartbeat` beat within
-/// `allowed_gap` (the work loop's longest normal pause between two beats);
-/// otherwise it logs once that the loop is stuck and lets systemd's
-/// watchdog fire. Runs until cancelled.
-pub async fn keep_alive(
-    notifier: Arc<Notifier>,
-    timeout: Duration,
-    heartbeat: Heartbeat,
-    allowed_gap: Duration,
-) {
+/// its allowed gap; otherwise it logs once that the loop is stuck and lets
+/// systemd's watchdog fire. Runs until cancelled.
+pub async fn keep_alive(notifier: Arc<Notifier>, timeout: Duration, heartbeat: Heartbeat) {
     let period = (timeout / 2).max(Duration::from_millis(1));
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -188,6 +192,7 @@ pub async fn keep_alive(
     loop {
         ticker.tick().await;
         let since = heartbeat.since_last();
+        let allowed_gap = heartbeat.allowed_gap();
         if since <= allowed_gap {
             notifier.watchdog();
             stuck = false;
@@ -255,7 +260,7 @@ mod tests {
     fn a_heartbeat_tells_how_long_ago_it_beat() {
         // A sleep never ends early: the first gap is at least 200 ms; the
         // second is what two statements take.
-        let heartbeat = Heartbeat::new();
+        let heartbeat = Heartbeat::new(Duration::from_secs(1));
         std::thread::sleep(Duration::from_millis(200));
         let before = heartbeat.since_last();
         assert!(before >= Duration::from_millis(200));

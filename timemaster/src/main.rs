@@ -274,13 +274,25 @@ impl Daemon {
         let mut signals = Signals::install()?;
         let mut sources = Sources::start(&config).map_err(|e| anyhow::anyhow!(e))?;
         let mut peer_set = PeerSet::start(&config);
-        let service = Arc::new(MasterService::new(
-            sources.cells(),
-            rules_of(&config),
-            Arc::clone(&peer_set.table),
-            peer_rules_of(&config),
-            Arc::new(Boottime),
-        ));
+        let (leap_schedule, leap_warning) =
+            config::leap_schedule(&config).map_err(|e| anyhow::anyhow!(e))?;
+        if let Some(warning) = leap_warning {
+            tracing::warn!(%warning, "leap seconds");
+        }
+        let service = Arc::new(
+            MasterService::new(
+                sources.cells(),
+                rules_of(&config),
+                Arc::clone(&peer_set.table),
+                peer_rules_of(&config),
+                Arc::new(Boottime),
+            )
+            .with_leap_schedule(
+                leap_schedule,
+                secs_to_ns(config.leap_window_before_s),
+                secs_to_ns(config.leap_window_after_s),
+            ),
+        );
 
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -339,7 +351,7 @@ impl Daemon {
 
         // The first assessment, then READY: the listener is bound and
         // served, and the status says whether the master is synchronized.
-        let heartbeat = Heartbeat::new();
+        let heartbeat = Heartbeat::new(WATCHDOG_GAP);
         let (synchronized, mut status) = summary(&service.view());
         health.set(synchronized).await;
         heartbeat.beat();
@@ -351,7 +363,6 @@ impl Daemon {
                     Arc::clone(notifier),
                     timeout,
                     heartbeat.clone(),
-                    WATCHDOG_GAP,
                 )));
             }
         }
@@ -509,4 +520,11 @@ impl Daemon {
         };
         true
     }
+}
+
+/// Whole seconds as nanoseconds, saturating.
+fn secs_to_ns(seconds: u64) -> i64 {
+    i64::try_from(seconds)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1_000_000_000)
 }

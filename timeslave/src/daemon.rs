@@ -2,16 +2,25 @@
 //! record, poll the masters (publishing after each round), serve until told
 //! to stop, then clean up the socket file and leave the record
 //! unsynchronized.
+//!
+//! Under systemd (`Type=notify`) the slave says `READY=1` after its first
+//! poll round, synchronized or not, with `STATUS=` saying which; `STATUS=`
+//! follows each change, the health service follows the sync state, and
+//! with `WatchdogSec=` the poll loop keeps the watchdog fed.
+//!
+//! SIGHUP re-reads the configuration file (see [`crate::reload`]).
 
-use crate::combiner::{Combiner, Limits};
+use crate::combiner::{Combiner, Limits, PollOutcome, Verdict};
 use crate::config::Config;
-use crate::poll::{self, Master};
+use crate::metrics::SlaveMetrics;
 use crate::publish::Publisher;
+use crate::reload::{Polling, Reloader, RoundHooks};
 use crate::service::SlaveService;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, UnixListener};
@@ -19,16 +28,22 @@ use tokio::sync::watch;
 use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 use tonic::transport::Server;
 use tt_clock::Boottime;
+use tt_ops::grpc::{CountLayer, GrpcCounters, HealthState};
+use tt_ops::logging::LogControl;
+use tt_ops::notify::{Heartbeat, Notifier};
 use tt_proto::v1::true_time_server::TrueTimeServer;
 
-/// How long in-flight requests get to finish at shutdown.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long in-flight requests get to finish at shutdown. Answers take
+/// microseconds; a client that keeps its connection open without reading
+/// (a stopped process) is not waited for beyond this.
+const DRAIN_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// The bound listening sockets and the opened shared-memory record.
 pub struct Listeners {
     tcp: Option<(TcpListener, SocketAddr)>,
     unix: Option<UnixSocket>,
     publisher: Option<Publisher>,
+    metrics: Option<TcpListener>,
 }
 
 /// A bound Unix socket and its file.
@@ -58,6 +73,15 @@ pub async fn bind(config: &Config) -> Result<Listeners, String> {
         Some(path) => Some(bind_unix(path)?),
         None => None,
     };
+    let metrics = match config.metrics_listen {
+        Some(address) => Some(TcpListener::bind(address).await.map_err(|e| {
+            format!(
+                "cannot serve metrics on {address}: {e}; is another timeslave running? \
+                 (set metrics-listen = \"\" to serve none)"
+            )
+        })?),
+        None => None,
+    };
     let publisher = match &config.shm_path {
         Some(path) => Some(Publisher::create(path)?),
         None => None,
@@ -66,6 +90,7 @@ pub async fn bind(config: &Config) -> Result<Listeners, String> {
         tcp,
         unix,
         publisher,
+        metrics,
     })
 }
 
@@ -120,57 +145,138 @@ fn bind_unix(path: &Path) -> Result<UnixSocket, String> {
     })
 }
 
+/// What the process hands the daemon besides its configuration.
+pub struct Process {
+    /// Completes when the daemon is to stop (SIGTERM, SIGINT).
+    pub shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
+    /// SIGHUP, when configuration reloads are wanted.
+    pub hangup: Option<tokio::signal::unix::Signal>,
+    /// The file a reload re-reads.
+    pub config_path: Option<PathBuf>,
+    /// The logger's level control.
+    pub logs: Option<LogControl>,
+    /// systemd's notification socket, when started by systemd.
+    pub notifier: Option<Arc<Notifier>>,
+    /// Whether the command line set the log format (so the file's does
+    /// not count).
+    pub format_from_flag: bool,
+}
+
+impl Process {
+    /// A process stopped by `shutdown`, with no reloads and no systemd.
+    pub fn stopped_by(shutdown: impl Future<Output = ()> + Send + 'static) -> Process {
+        Process {
+            shutdown: Box::pin(shutdown),
+            hangup: None,
+            config_path: None,
+            logs: None,
+            notifier: None,
+            format_from_flag: false,
+        }
+    }
+}
+
+/// The longest normal pause of the poll loop: three rounds (each a poll
+/// interval, plus the request timeout when a round runs late), and never
+/// under 5 s.
+pub fn watchdog_gap(config: &Config) -> Duration {
+    config
+        .poll_interval
+        .saturating_add(config.request_timeout)
+        .saturating_mul(3)
+        .max(Duration::from_secs(5))
+}
+
+/// The slave's state in one sentence for systemd, and whether it serves.
+pub fn summary(combiner: &Combiner, at: tt_core::LocalInstant) -> (bool, String) {
+    let members = combiner.members(at);
+    let n = members.len();
+    let agreeing = members
+        .iter()
+        .filter(|m| m.verdict == Verdict::InMajority)
+        .count();
+    let answered = (0..n)
+        .filter(|&i| matches!(combiner.last_outcome(i), Some(PollOutcome::Answer { .. })))
+        .count();
+    match combiner.now(at) {
+        Ok(_) => (
+            true,
+            format!("synchronized: {agreeing} of {n} masters agree"),
+        ),
+        Err(_) => (
+            false,
+            format!(
+                "unsynchronized: {answered} of {n} masters answered, {} needed",
+                combiner.quorum()
+            ),
+        ),
+    }
+}
+
 /// Polls the masters at `addresses` (in the order of `config.masters`) and
-/// serves on `listeners` until `shutdown` completes. The socket file is
-/// removed on the way out.
+/// serves on `listeners` until `process.shutdown` completes. The socket
+/// file is removed on the way out.
 pub async fn serve(
     config: Config,
     addresses: Vec<SocketAddr>,
     listeners: Listeners,
-    shutdown: impl Future<Output = ()>,
+    process: Process,
 ) -> Result<(), String> {
+    let names: Vec<String> = config.masters.iter().map(|m| m.name.clone()).collect();
     let combiner = Arc::new(Mutex::new(Combiner::new(
         config.masters.len(),
         Limits::from_config(&config),
     )));
-    let masters: Vec<Master> = config
-        .masters
-        .iter()
-        .zip(&addresses)
-        .map(|(master, &address)| Master::new(master.name.clone(), address, config.request_timeout))
-        .collect();
-    let names = masters.iter().map(|m| m.name.clone()).collect();
-    let service = Arc::new(SlaveService::new(Arc::clone(&combiner), names, Boottime));
+    let service = Arc::new(SlaveService::new(
+        Arc::clone(&combiner),
+        names.clone(),
+        Boottime,
+    ));
+    let grpc = GrpcCounters::new();
+    let metrics = Arc::new(SlaveMetrics::new(
+        &names,
+        Arc::clone(&grpc),
+        tt_ops::wall_clock_ns(),
+    ));
 
     let Listeners {
         tcp,
         unix,
         publisher,
+        metrics: metrics_listener,
     } = listeners;
     let publisher = publisher.map(Arc::new);
-    let round_publisher = publisher.clone();
-    let poller = tokio::spawn(poll::run(
-        masters,
-        combiner,
-        config.poll_interval,
-        config.request_timeout,
-        move |combiner, ended| {
-            if let Some(publisher) = &round_publisher {
-                publisher.publish_round(combiner, ended);
-            }
-        },
-    ));
+    let heartbeat = Heartbeat::new(watchdog_gap(&config));
+    let (rounds, mut round_ended) = watch::channel(0u64);
+    let hooks = RoundHooks {
+        publisher: publisher.clone(),
+        service: Arc::clone(&service),
+        metrics: Arc::clone(&metrics),
+        heartbeat: heartbeat.clone(),
+        rounds: Arc::new(rounds),
+    };
+    let polling = Polling::start(&config, &addresses, Arc::clone(&combiner), hooks.clone());
 
     let (stop, stopped) = watch::channel(false);
     let when_stopped = |mut stopped: watch::Receiver<bool>| async move {
         // Err means the sender is gone, which also means stop.
         let _ = stopped.wait_for(|&stop| stop).await;
     };
+    let (health, health_server) = HealthState::start().await;
+    let router = || {
+        Server::builder()
+            .layer(CountLayer::new(Arc::clone(&grpc)))
+            .add_service(health_server.clone())
+            .add_service(tt_ops::grpc::reflection_v1(tt_proto::FILE_DESCRIPTOR_SET))
+            .add_service(tt_ops::grpc::reflection_v1alpha(
+                tt_proto::FILE_DESCRIPTOR_SET,
+            ))
+            .add_service(TrueTimeServer::from_arc(Arc::clone(&service)))
+    };
     let mut servers = tokio::task::JoinSet::new();
     let tcp_address = tcp.as_ref().map(|(_, address)| *address);
     if let Some((listener, _)) = tcp {
-        let router = Server::builder().add_service(TrueTimeServer::from_arc(Arc::clone(&service)));
-        servers.spawn(router.serve_with_incoming_shutdown(
+        servers.spawn(router().serve_with_incoming_shutdown(
             TcpListenerStream::new(listener),
             when_stopped(stopped.clone()),
         ));
@@ -178,9 +284,7 @@ pub async fn serve(
     let socket_path = unix.as_ref().map(|u| u.file.path.display().to_string());
     let socket_file = match unix {
         Some(UnixSocket { listener, file }) => {
-            let router =
-                Server::builder().add_service(TrueTimeServer::from_arc(Arc::clone(&service)));
-            servers.spawn(router.serve_with_incoming_shutdown(
+            servers.spawn(router().serve_with_incoming_shutdown(
                 UnixListenerStream::new(listener),
                 when_stopped(stopped.clone()),
             ));
@@ -188,6 +292,22 @@ pub async fn serve(
         }
         None => None,
     };
+    let metrics_address = metrics_listener
+        .as_ref()
+        .and_then(|listener| listener.local_addr().ok());
+    let metrics_server = metrics_listener.map(|listener| {
+        let combiner = Arc::clone(&combiner);
+        let metrics = Arc::clone(&metrics);
+        let render: tt_ops::http::Render = Arc::new(move || {
+            let combiner = combiner.lock().expect("combiner lock");
+            metrics.render(&combiner, tt_clock::boottime())
+        });
+        tokio::spawn(tt_ops::http::serve(
+            listener,
+            render,
+            when_stopped(stopped.clone()),
+        ))
+    });
     tracing::info!(
         masters = config.masters.len(),
         max_falsetickers = config.max_falsetickers,
@@ -199,22 +319,95 @@ pub async fn serve(
             .as_ref()
             .map(|p| p.path().display().to_string())
             .unwrap_or_default(),
+        metrics_listen = metrics_address.map(|a| a.to_string()).unwrap_or_default(),
         "timeslave serving"
     );
 
-    let failure = tokio::select! {
-        () = shutdown => None,
-        Some(ended) = servers.join_next() => Some(match ended {
-            Ok(Ok(())) => "a gRPC server stopped by itself".to_string(),
-            Ok(Err(e)) => format!("the gRPC server failed: {e}"),
-            Err(e) => format!("the gRPC server task failed: {e}"),
-        }),
+    let Process {
+        mut shutdown,
+        mut hangup,
+        config_path,
+        logs,
+        notifier,
+        format_from_flag,
+    } = process;
+    let mut reloader = Reloader {
+        config,
+        addresses,
+        config_path,
+        logs,
+        format_from_flag,
+        combiner: Arc::clone(&combiner),
+        hooks,
+        polling,
+    };
+    let mut status: Option<String> = None;
+    let mut keep_alive = None;
+    let failure = loop {
+        let next_hangup = async {
+            match hangup.as_mut() {
+                Some(signal) => signal.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = &mut shutdown => break None,
+            Some(ended) = servers.join_next() => break Some(match ended {
+                Ok(Ok(())) => "a gRPC server stopped by itself".to_string(),
+                Ok(Err(e)) => format!("the gRPC server failed: {e}"),
+                Err(e) => format!("the gRPC server task failed: {e}"),
+            }),
+            changed = round_ended.changed() => {
+                if changed.is_err() {
+                    break Some("the poll loop is gone".to_string());
+                }
+                let (synchronized, now) = {
+                    let combiner = combiner.lock().expect("combiner lock");
+                    summary(&combiner, tt_clock::boottime())
+                };
+                health.set(synchronized).await;
+                if status.as_deref() == Some(now.as_str()) {
+                    continue;
+                }
+                if let Some(notifier) = &notifier {
+                    if status.is_none() {
+                        // The first round has ended: ready.
+                        notifier.ready(&now);
+                        if let Some(timeout) = tt_ops::notify::watchdog_timeout() {
+                            keep_alive = Some(tokio::spawn(tt_ops::notify::keep_alive(
+                                Arc::clone(notifier),
+                                timeout,
+                                heartbeat.clone(),
+                            )));
+                        }
+                    } else {
+                        notifier.status(&now);
+                    }
+                }
+                status = Some(now);
+            }
+            Some(()) = next_hangup => {
+                if let Some(notifier) = &notifier {
+                    notifier.reloading();
+                }
+                let applied = reloader.reload().await;
+                metrics.count_reload(applied);
+                if let Some(notifier) = &notifier {
+                    notifier.ready(status.as_deref().unwrap_or("reloaded; no round yet"));
+                }
+            }
+        }
     };
 
-    // The poll task is awaited after the abort, so that no round can
-    // publish after the final unsynchronized record below.
-    poller.abort();
-    let _ = poller.await;
+    if let Some(notifier) = &notifier {
+        notifier.stopping();
+    }
+    if let Some(task) = keep_alive {
+        task.abort();
+    }
+    // The poll task is stopped first, so that no round can publish after
+    // the final unsynchronized record below.
+    reloader.polling.stop().await;
     if let Some(publisher) = &publisher {
         publisher.publish(tt_core::shm::Published::Unsynchronized);
     }
@@ -226,8 +419,12 @@ pub async fn serve(
     if drained.is_err() {
         tracing::info!(
             timeout_ms = DRAIN_TIMEOUT.as_millis(),
-            "requests still open at shutdown were dropped"
+            "connections still open at shutdown were dropped"
         );
+        servers.abort_all();
+    }
+    if let Some(task) = metrics_server {
+        task.abort();
     }
     drop(socket_file);
     match failure {
