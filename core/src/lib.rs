@@ -26,6 +26,7 @@
 mod intersect;
 mod interval;
 pub mod leap;
+pub mod leap_schedule;
 mod sample;
 pub mod shm;
 mod time;

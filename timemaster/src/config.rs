@@ -48,6 +48,16 @@ pub struct Config {
     /// How long one peer answer may take, ms.
     #[serde(default = "default_peer_timeout_ms")]
     pub peer_timeout_ms: u64,
+    /// The IERS leap-seconds list; "" for none (every June and December
+    /// midnight is then a possible leap second).
+    #[serde(default = "default_leap_seconds_file")]
+    pub leap_seconds_file: String,
+    /// How long before a leap second answers are widened, s.
+    #[serde(default = "default_leap_window_before_s")]
+    pub leap_window_before_s: u64,
+    /// How long after a leap second answers are widened, s.
+    #[serde(default = "default_leap_window_after_s")]
+    pub leap_window_after_s: u64,
 }
 
 /// How logs are written.
@@ -234,6 +244,19 @@ fn default_peer_poll_interval_ms() -> u64 {
 fn default_peer_timeout_ms() -> u64 {
     500
 }
+fn default_leap_seconds_file() -> String {
+    "/usr/share/zoneinfo/leap-seconds.list".to_string()
+}
+/// Ten minutes: longer than a slave carries an interval by default (60 s
+/// of holdover plus a round), so nothing carried across a leap escapes it.
+fn default_leap_window_before_s() -> u64 {
+    600
+}
+/// Ten seconds: the leap second itself plus a master's sample age limit
+/// (3 s by default), with room.
+fn default_leap_window_after_s() -> u64 {
+    10
+}
 fn default_log_format() -> LogFormat {
     LogFormat::Human
 }
@@ -322,6 +345,9 @@ impl Default for Config {
             peer_max_falsetickers: None,
             peer_poll_interval_ms: default_peer_poll_interval_ms(),
             peer_timeout_ms: default_peer_timeout_ms(),
+            leap_seconds_file: default_leap_seconds_file(),
+            leap_window_before_s: default_leap_window_before_s(),
+            leap_window_after_s: default_leap_window_after_s(),
             sources: default_sources(),
         }
     }
@@ -483,6 +509,12 @@ impl Config {
 
     fn validate(&self) -> Result<(), String> {
         self.validate_peers()?;
+        if self.leap_window_after_s < 2 {
+            return Err(format!(
+                "leap-window-after-s = {} must cover the leap second itself and more: at least 2",
+                self.leap_window_after_s
+            ));
+        }
         if !self.metrics_listen.is_empty() && self.metrics_address().is_none() {
             return Err(format!(
                 "metrics-listen = \"{}\" is not an IP address and port such as \
@@ -713,6 +745,35 @@ pub fn ptp4l_config(source: &SourceConfig) -> Result<Option<tt_hw::ptp4l::Ptp4lC
     Ok(Some(ptp4l))
 }
 
+/// The leap seconds to expect, from `leap-seconds-file`, and a warning
+/// to log when there is no list to read. A missing list is not fatal: the
+/// schedule then treats every June and December midnight as a possible
+/// leap second, which costs width, never truth. A list that exists but
+/// cannot be read or parsed is an error naming the file.
+pub fn leap_schedule(
+    config: &Config,
+) -> Result<(tt_core::leap_schedule::LeapSchedule, Option<String>), String> {
+    use tt_core::leap_schedule::LeapSchedule;
+    let path = &config.leap_seconds_file;
+    if path.is_empty() {
+        return Ok((LeapSchedule::unknown(), None));
+    }
+    match std::fs::read_to_string(path) {
+        Ok(text) => LeapSchedule::parse(&text)
+            .map(|schedule| (schedule, None))
+            .map_err(|e| format!("leap-seconds list {path} {e}")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((
+            LeapSchedule::unknown(),
+            Some(format!(
+                "no leap-seconds list at {path} (install tzdata, or point leap-seconds-file at \
+                 the IERS list): every June and December midnight is treated as a possible \
+                 leap second"
+            )),
+        )),
+        Err(e) => Err(format!("cannot read the leap-seconds list {path}: {e}")),
+    }
+}
+
 /// `YYYY-MM-DD` as seconds since the Unix epoch (00:00 UTC that day).
 pub fn parse_date(text: &str) -> Result<i64, String> {
     let bad = || format!("`{text}` is not a date of the form YYYY-MM-DD");
@@ -849,6 +910,26 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("needs at least 3 peers"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_leap_list_is_a_warning_and_a_bad_one_an_error() {
+        let dir = std::env::temp_dir().join(format!("tt-leap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut config = Config {
+            leap_seconds_file: dir.join("absent.list").display().to_string(),
+            ..Config::default()
+        };
+        let (_, warning) = leap_schedule(&config).unwrap();
+        assert!(warning.unwrap().contains("absent.list"));
+        let bad = dir.join("bad.list");
+        std::fs::write(&bad, "3644697600 36\n3692217600 39\n").unwrap();
+        config.leap_seconds_file = bad.display().to_string();
+        let err = leap_schedule(&config).unwrap_err();
+        assert!(err.contains("bad.list line 2"), "{err}");
+        config.leap_seconds_file = String::new();
+        assert_eq!(leap_schedule(&config).unwrap().1, None);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

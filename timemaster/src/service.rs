@@ -9,6 +9,7 @@ use crate::peers::{self, JudgedPeer, PeerRules, PeerTable, Standing};
 use tonic::{Request, Response, Status};
 use tt_clock::LocalClock;
 use tt_core::leap::LeapPolicy;
+use tt_core::leap_schedule::LeapSchedule;
 use tt_core::{LocalInstant, NANOS_PER_SEC};
 use tt_hw::SourceCell;
 use tt_proto::v1::true_time_server::TrueTime;
@@ -24,6 +25,9 @@ pub struct MasterService<C> {
     started: LocalInstant,
     served: std::sync::Mutex<Option<Served>>,
     leap: Option<LeapPolicy>,
+    /// The leap seconds expected, with the window around each (before,
+    /// after) in nanoseconds.
+    leap_schedule: Option<(LeapSchedule, i64, i64)>,
     history: history::Recording,
 }
 
@@ -79,13 +83,28 @@ impl<C: LocalClock> MasterService<C> {
             started,
             served: std::sync::Mutex::new(None),
             leap: None,
+            leap_schedule: None,
             history: history::Recording::new(),
         }
     }
 
-    /// The service widening its combined interval around a scheduled leap
-    /// second, as `tt_core::leap` describes, before it is compared with the
-    /// peers and answered.
+    /// The service widening its combined interval around every leap second
+    /// `schedule` expects (`tt_core::leap_schedule`: the known ones one way,
+    /// unannounced possible ones both ways), `before_ns` before and
+    /// `after_ns` after each, before it is compared with the peers and
+    /// answered.
+    pub fn with_leap_schedule(
+        mut self,
+        schedule: LeapSchedule,
+        before_ns: i64,
+        after_ns: i64,
+    ) -> Self {
+        self.leap_schedule = Some((schedule, before_ns, after_ns));
+        self
+    }
+
+    /// The service widening its combined interval around one given leap
+    /// second (simulations and tests; the daemon uses a schedule).
     pub fn with_leap_policy(mut self, policy: LeapPolicy) -> Self {
         self.leap = Some(policy);
         self
@@ -128,6 +147,11 @@ impl<C: LocalClock> MasterService<C> {
         let mut assessment = assess(states, now, &rules);
         if let (Some(policy), Ok(combined)) = (&self.leap, &mut assessment.combined) {
             *combined = policy.apply(*combined);
+        }
+        if let (Some((schedule, before_ns, after_ns)), Ok(combined)) =
+            (&self.leap_schedule, &mut assessment.combined)
+        {
+            *combined = schedule.apply(*combined, *before_ns, *after_ns);
         }
         let (standing, peers) = peers::judge(
             assessment.combined.as_ref().ok().copied(),
