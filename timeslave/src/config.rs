@@ -14,7 +14,21 @@
 //! log-format = "human"        # or "json"
 //! log-level = "info"          # or directives, "info,timeslave=debug"
 //! metrics-listen = "127.0.0.1:9380"  # "" serves no metrics
+//! max-requests-per-s = 20000  # the local service's request budget
+//! tls-ca = ""                 # CA (PEM) the masters' certificates chain to
+//! tls-cert = ""               # this slave's client certificate (PEM)
+//! tls-key = ""                # and its private key (PEM)
 //! ```
+//!
+//! With `tls-ca` set, every master is contacted over TLS (a master may
+//! then be written `https://host:port`) and must present a certificate
+//! that chains to that CA and names the host it is written with here: the
+//! DNS name of `m1.example:7371`, or the IP address of `10.0.0.1:7371`.
+//! A master that does not is unreachable ("certificate not trusted") and
+//! gives no time. `tls-cert` and `tls-key` give the certificate the slave
+//! presents to masters that require one (`tls-client-ca`). Without
+//! `tls-ca` masters are polled in the clear, and an `https://` master is
+//! refused. The TLS keys take effect at start-up only.
 //!
 //! Errors are one line naming the file, the line and the key.
 
@@ -48,6 +62,16 @@ pub struct MasterAddress {
     pub line: Option<usize>,
 }
 
+/// The TLS files for polling the masters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The CA (PEM) the masters' certificates must chain to.
+    pub ca: PathBuf,
+    /// This slave's certificate and private key (PEM), presented to the
+    /// masters.
+    pub identity: Option<(PathBuf, PathBuf)>,
+}
+
 /// The checked configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -78,6 +102,11 @@ pub struct Config {
     pub log_level: String,
     /// Where the Prometheus metrics are served over HTTP, if anywhere.
     pub metrics_listen: Option<SocketAddr>,
+    /// Requests a second the local service answers, all clients together;
+    /// more are refused (see `tt_ops::limit`).
+    pub max_requests_per_s: u32,
+    /// TLS toward the masters, when `tls-ca` is set.
+    pub tls: Option<TlsFiles>,
 }
 
 /// A configuration problem: one line naming the file, and the line of the
@@ -120,6 +149,10 @@ struct ConfigFile {
     log_format: Option<LogFormat>,
     log_level: Option<Spanned<String>>,
     metrics_listen: Option<Spanned<String>>,
+    max_requests_per_s: Option<Spanned<u32>>,
+    tls_ca: Option<Spanned<String>>,
+    tls_cert: Option<Spanned<String>>,
+    tls_key: Option<Spanned<String>>,
 }
 
 fn default_max_falsetickers(masters: usize) -> usize {
@@ -155,6 +188,13 @@ fn default_log_level() -> String {
 }
 fn default_metrics_listen() -> String {
     "127.0.0.1:9380".to_string()
+}
+fn default_max_requests_per_s() -> u32 {
+    tt_ops::limit::DEFAULT_REQUESTS_PER_S
+}
+/// No TLS: existing setups keep polling in the clear.
+fn default_tls_path() -> String {
+    String::new()
 }
 
 /// The largest drift bound accepted, ppm: 10 %, far beyond any working
@@ -361,6 +401,17 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         })?)
     };
 
+    let (max_requests_per_s, rate_line) =
+        value_or(file.max_requests_per_s, text, default_max_requests_per_s);
+    if max_requests_per_s == 0 {
+        return Err(error(
+            rate_line,
+            "`max-requests-per-s` must be at least 1".to_string(),
+        ));
+    }
+    let tls = tls_files(file.tls_ca, file.tls_cert, file.tls_key, text, &masters)
+        .map_err(|(line, message)| error(line, message))?;
+
     Ok(Config {
         origin: origin.to_string(),
         masters,
@@ -375,7 +426,76 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         log_format: file.log_format.unwrap_or_else(default_log_format),
         log_level,
         metrics_listen,
+        max_requests_per_s,
+        tls,
     })
+}
+
+/// Checks the TLS keys against each other and against how the masters are
+/// written: `tls-cert` and `tls-key` go together and need `tls-ca`; with
+/// `tls-ca` no master may be written `http://`, without it none
+/// `https://`.
+fn tls_files(
+    ca: Option<Spanned<String>>,
+    cert: Option<Spanned<String>>,
+    key: Option<Spanned<String>>,
+    text: &str,
+    masters: &[MasterAddress],
+) -> Result<Option<TlsFiles>, (Option<usize>, String)> {
+    let (ca, _) = value_or(ca, text, default_tls_path);
+    let (cert, cert_line) = value_or(cert, text, default_tls_path);
+    let (key, key_line) = value_or(key, text, default_tls_path);
+    let identity = match (cert.is_empty(), key.is_empty()) {
+        (true, true) => None,
+        (false, false) => Some((PathBuf::from(cert), PathBuf::from(key))),
+        (false, true) => {
+            return Err((
+                cert_line,
+                "`tls-cert` is set without `tls-key`: give both, or neither".to_string(),
+            ))
+        }
+        (true, false) => {
+            return Err((
+                key_line,
+                "`tls-key` is set without `tls-cert`: give both, or neither".to_string(),
+            ))
+        }
+    };
+    if ca.is_empty() {
+        if identity.is_some() {
+            return Err((
+                cert_line,
+                "`tls-cert` needs `tls-ca`: a client certificate is only presented over TLS, \
+                 and TLS needs the CA the masters' certificates chain to"
+                    .to_string(),
+            ));
+        }
+        if let Some(master) = masters.iter().find(|m| m.name.starts_with("https://")) {
+            return Err((
+                master.line,
+                format!(
+                    "master `{}` is written https:// but `tls-ca` is not set: set tls-ca to \
+                     the CA its certificate chains to",
+                    master.name
+                ),
+            ));
+        }
+        return Ok(None);
+    }
+    if let Some(master) = masters.iter().find(|m| m.name.starts_with("http://")) {
+        return Err((
+            master.line,
+            format!(
+                "master `{}` is written http:// but with `tls-ca` every master is polled over \
+                 TLS; write host:port or https://host:port",
+                master.name
+            ),
+        ));
+    }
+    Ok(Some(TlsFiles {
+        ca: PathBuf::from(ca),
+        identity,
+    }))
 }
 
 /// The value of an optional key and its line, or the default and no line.
@@ -464,15 +584,17 @@ pub async fn resolve_masters(config: &Config) -> Result<Vec<SocketAddr>, ConfigE
     Ok(resolved)
 }
 
-/// Checks that `address` is `host:port` or `http://host:port` and returns
-/// `host:port`. Whether the host resolves is checked at start-up.
+/// Checks that `address` is `host:port`, `http://host:port` or
+/// `https://host:port` and returns `host:port`. Whether the host resolves
+/// is checked at start-up; whether the scheme fits the TLS keys, by
+/// [`parse`].
 pub fn master_authority(address: &str) -> Result<String, String> {
-    if address.starts_with("https://") {
-        return Err("masters serve plain gRPC; write http://host:port or host:port".to_string());
-    }
-    let authority = address.strip_prefix("http://").unwrap_or(address);
+    let authority = address
+        .strip_prefix("http://")
+        .or_else(|| address.strip_prefix("https://"))
+        .unwrap_or(address);
     let authority = authority.strip_suffix('/').unwrap_or(authority);
-    let shape = "write host:port or http://host:port";
+    let shape = "write host:port, http://host:port or https://host:port";
     if authority.contains('/') || authority.contains(char::is_whitespace) {
         return Err(shape.to_string());
     }
@@ -622,7 +744,7 @@ mod tests {
             (":7371", "no host"),
             ("h:0", "port"),
             ("h:70000", "port"),
-            ("https://h:1", "plain gRPC"),
+            ("https://h:1", "tls-ca"),
             ("http://h:1/x", "host:port"),
         ] {
             let text = format!("masters = [\n  \"a:1\",\n  \"{address}\",\n]\n");
@@ -730,6 +852,73 @@ mod tests {
             message.starts_with("timeslave.toml line 3: `log-level`"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn tls_keys_are_read_and_checked_against_each_other_and_the_masters() {
+        let config = parse("masters = [\"a:1\"]\n", ORIGIN).unwrap();
+        assert_eq!(config.tls, None);
+        assert_eq!(config.max_requests_per_s, 20_000);
+
+        let config = parse(
+            "masters = [\"https://m1.example:7371\", \"m2.example:7371\"]\n\
+             tls-ca = \"/etc/truetime/ca.pem\"\ntls-cert = \"/etc/truetime/slave.pem\"\n\
+             tls-key = \"/etc/truetime/slave.key\"\nmax-requests-per-s = 5\n",
+            ORIGIN,
+        )
+        .unwrap();
+        assert_eq!(config.masters[0].authority, "m1.example:7371");
+        assert_eq!(
+            config.tls,
+            Some(TlsFiles {
+                ca: PathBuf::from("/etc/truetime/ca.pem"),
+                identity: Some((
+                    PathBuf::from("/etc/truetime/slave.pem"),
+                    PathBuf::from("/etc/truetime/slave.key")
+                )),
+            })
+        );
+        assert_eq!(config.max_requests_per_s, 5);
+
+        for (text, line, says) in [
+            (
+                "masters = [\"a:1\"]\ntls-ca = \"c\"\ntls-cert = \"x\"\n",
+                3,
+                "without `tls-key`",
+            ),
+            (
+                "masters = [\"a:1\"]\ntls-ca = \"c\"\ntls-key = \"x\"\n",
+                3,
+                "without `tls-cert`",
+            ),
+            (
+                "masters = [\"a:1\"]\ntls-cert = \"x\"\ntls-key = \"y\"\n",
+                2,
+                "needs `tls-ca`",
+            ),
+            (
+                "masters = [\"a:1\",\n\"http://b:2\"]\ntls-ca = \"c\"\n",
+                2,
+                "polled over TLS",
+            ),
+            (
+                "masters = [\"a:1\",\n\"https://b:2\"]\n",
+                2,
+                "`tls-ca` is not set",
+            ),
+            (
+                "masters = [\"a:1\"]\nmax-requests-per-s = 0\n",
+                2,
+                "at least 1",
+            ),
+        ] {
+            let message = fails(text);
+            assert!(
+                message.starts_with(&format!("timeslave.toml line {line}: ")),
+                "{text}: {message}"
+            );
+            assert!(message.contains(says), "{text}: {message}");
+        }
     }
 
     #[test]
