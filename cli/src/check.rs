@@ -116,17 +116,10 @@ pub fn check(text: &str, origin: &str, kind: Kind) -> Verdict {
     match kind {
         Kind::Master => match timemaster::config::parse(text, origin) {
             Ok(config) => {
-                let kinds = source_kinds(text);
                 let sources: Vec<Value> = config
                     .sources
                     .iter()
-                    .enumerate()
-                    .map(|(index, source)| {
-                        json!({
-                            "name": source.name(),
-                            "kind": kinds.get(index).cloned().unwrap_or_default(),
-                        })
-                    })
+                    .map(|source| json!({ "name": source.name(), "kind": source_kind(source) }))
                     .collect();
                 let shown: Vec<String> = sources
                     .iter()
@@ -204,25 +197,16 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-/// The `kind` of each `[[source]]`, in order, read from the file as plain
-/// TOML (the checked configuration does not keep it as text).
-fn source_kinds(text: &str) -> Vec<String> {
-    let Ok(table) = text.parse::<toml::Table>() else {
-        return Vec::new();
-    };
-    let Some(toml::Value::Array(sources)) = table.get("source") else {
-        return Vec::new();
-    };
-    sources
-        .iter()
-        .map(|source| {
-            source
-                .get("kind")
-                .and_then(toml::Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        })
-        .collect()
+/// A source's `kind` as the file writes it: its variant's name in lower
+/// case (each is one word: `Gpsd` is `gpsd`, `Ptp4l` is `ptp4l`), read
+/// from its debug form so that a new kind needs no change here.
+fn source_kind(source: &timemaster::config::SourceConfig) -> String {
+    let shown = format!("{source:?}");
+    shown
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("")
+        .to_lowercase()
 }
 
 /// The line a timemaster error names: `<origin> line N: ...`.

@@ -27,7 +27,7 @@ use std::process::ExitCode;
 use tt_proto::v1::{HistoryEventKind, HistoryPoint, HistoryResponse};
 
 const WIDTH: f64 = 1000.0;
-const LEFT: f64 = 90.0;
+const LEFT: f64 = 190.0;
 const RIGHT: f64 = 30.0;
 const TOP: f64 = 64.0;
 const PLOT_HEIGHT: f64 = 320.0;
@@ -67,29 +67,39 @@ fn escape(text: &str) -> String {
     escaped
 }
 
-/// The y axis: a unit that keeps the labels short and a step of 1, 2 or
-/// 5 times a power of ten giving four to ten ticks up to the top.
+/// The y axis: from a round value under the narrowest width to one over
+/// the widest, in steps of 1, 2 or 5 times a power of ten (at most eight
+/// of them), so the sawtooth fills the plot rather than sitting on top of
+/// the width it rides on; in a unit that keeps the labels short.
 struct Scale {
     step_ns: i64,
+    bottom_ns: i64,
     top_ns: i64,
     unit: &'static str,
     unit_ns: i64,
 }
 
 impl Scale {
-    fn for_max(max_ns: i64) -> Scale {
-        let max_ns = max_ns.max(1);
+    fn for_range(min_ns: i64, max_ns: i64) -> Scale {
+        let span_ns = max_ns.saturating_sub(min_ns).max(1);
         let mut step_ns: i64 = 1;
         'search: for power in 0..19 {
             let base = 10i64.saturating_pow(power);
             for factor in [1, 2, 5] {
                 step_ns = base.saturating_mul(factor);
-                if max_ns / step_ns <= 8 {
+                if span_ns / step_ns < 8 {
                     break 'search;
                 }
             }
         }
-        let top_ns = step_ns.saturating_mul((max_ns + step_ns - 1) / step_ns);
+        let bottom_ns = min_ns.div_euclid(step_ns).saturating_mul(step_ns);
+        let mut top_ns = max_ns
+            .saturating_add(step_ns - 1)
+            .div_euclid(step_ns)
+            .saturating_mul(step_ns);
+        if top_ns <= bottom_ns {
+            top_ns = bottom_ns.saturating_add(step_ns);
+        }
         let (unit, unit_ns) = if top_ns >= 10_000_000_000 {
             ("s", 1_000_000_000)
         } else if top_ns >= 10_000_000 {
@@ -101,6 +111,7 @@ impl Scale {
         };
         Scale {
             step_ns,
+            bottom_ns,
             top_ns,
             unit,
             unit_ns,
@@ -108,7 +119,8 @@ impl Scale {
     }
 
     fn y(&self, width_ns: i64) -> f64 {
-        TOP + PLOT_HEIGHT - PLOT_HEIGHT * (width_ns as f64 / self.top_ns as f64)
+        let share = (width_ns - self.bottom_ns) as f64 / (self.top_ns - self.bottom_ns) as f64;
+        TOP + PLOT_HEIGHT - PLOT_HEIGHT * share
     }
 
     fn label(&self, value_ns: i64) -> String {
@@ -141,6 +153,15 @@ fn replaced_width(point: &HistoryPoint) -> Option<i64> {
     })
 }
 
+/// `name` cut to 24 characters, for the strip labels.
+fn shortened(name: &str) -> String {
+    if name.chars().count() <= 24 {
+        return name.to_string();
+    }
+    let head: String = name.chars().take(23).collect();
+    format!("{head}…")
+}
+
 /// A verdict in words, for tooltips.
 fn verdict_words(verdict: i32) -> &'static str {
     crate::render::verdict_words(verdict)
@@ -163,13 +184,14 @@ pub fn svg(history: &HistoryResponse, window_s: u32) -> (String, Summary) {
         .collect();
     let members = history.members.len();
     let height = TOP + PLOT_HEIGHT + X_AXIS_ROOM + STRIP_HEIGHT * members as f64 + LEGEND_ROOM;
-    let max_ns = points
+    let widths: Vec<i64> = points
         .iter()
         .flat_map(|point| [served_width(point), replaced_width(point)])
         .flatten()
-        .max()
-        .unwrap_or(1_000_000);
-    let scale = Scale::for_max(max_ns);
+        .collect();
+    let max_ns = widths.iter().copied().max().unwrap_or(1_000_000);
+    let min_ns = widths.iter().copied().min().unwrap_or(0);
+    let scale = Scale::for_range(min_ns, max_ns);
     let mut summary = Summary {
         points: points.len(),
         ..Summary::default()
@@ -203,12 +225,12 @@ pub fn svg(history: &HistoryResponse, window_s: u32) -> (String, Summary) {
     });
     let _ = writeln!(
         svg,
-        r#"<text class="title" x="{LEFT}" y="24" font-size="16">{} interval width, last {window_s} s</text>"#,
+        r#"<text class="title" x="20" y="24" font-size="16">{} interval width, last {window_s} s</text>"#,
         escape(&history.role)
     );
     let _ = writeln!(
         svg,
-        r##"<text class="subtitle" x="{LEFT}" y="44" fill="#444">{} points; between polls the width grows by 2 × {drift_ppm} ppm; now ≈ {}</text>"##,
+        r##"<text class="subtitle" x="20" y="44" fill="#444">{} points; between polls the width grows by 2 × {drift_ppm} ppm; now ≈ {}</text>"##,
         points.len(),
         newest.map_or("unknown".to_string(), |ns| utc(ns)[..19].to_string() + "Z")
     );
@@ -240,7 +262,7 @@ pub fn svg(history: &HistoryResponse, window_s: u32) -> (String, Summary) {
 
     // Axes, grid and their labels, with units.
     let bottom = TOP + PLOT_HEIGHT;
-    let mut tick = 0;
+    let mut tick = scale.bottom_ns;
     while tick <= scale.top_ns {
         let y = scale.y(tick);
         let _ = writeln!(
@@ -256,9 +278,6 @@ pub fn svg(history: &HistoryResponse, window_s: u32) -> (String, Summary) {
             scale.label(tick)
         );
         tick = tick.saturating_add(scale.step_ns);
-        if scale.step_ns == 0 {
-            break;
-        }
     }
     let x_step_s = [
         1u32, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400,
@@ -298,8 +317,10 @@ pub fn svg(history: &HistoryResponse, window_s: u32) -> (String, Summary) {
     );
     let _ = writeln!(
         svg,
-        r#"<text class="axis-title" x="20" y="{:.1}" text-anchor="middle" transform="rotate(-90 20 {:.1})">interval width ({})</text>"#,
+        r#"<text class="axis-title" x="{:.1}" y="{:.1}" text-anchor="middle" transform="rotate(-90 {:.1} {:.1})">interval width ({})</text>"#,
+        LEFT - 70.0,
         TOP + PLOT_HEIGHT / 2.0,
+        LEFT - 70.0,
         TOP + PLOT_HEIGHT / 2.0,
         scale.unit
     );
@@ -360,7 +381,7 @@ pub fn svg(history: &HistoryResponse, window_s: u32) -> (String, Summary) {
             r#"<text class="member" x="{:.1}" y="{:.1}" text-anchor="end" font-size="10">{} ({})</text>"#,
             LEFT - 6.0,
             strip_y + 11.0,
-            escape(&member.name),
+            escape(&shortened(&member.name)),
             escape(&member.kind)
         );
         let mut path = String::new();
@@ -446,7 +467,7 @@ pub fn svg(history: &HistoryResponse, window_s: u32) -> (String, Summary) {
     let legend_y = strips_bottom + 24.0;
     let _ = writeln!(
         svg,
-        r##"<g class="legend" font-size="11"><line x1="{LEFT}" y1="{legend_y:.1}" x2="{:.1}" y2="{legend_y:.1}" stroke="#1f5fbf" stroke-width="1.2"/><text x="{:.1}" y="{:.1}">width served</text><rect x="{:.1}" y="{:.1}" width="14" height="10" fill="#f3c6c6"/><text x="{:.1}" y="{:.1}">unsynchronized</text><line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#c00000" stroke-dasharray="4 3"/><text x="{:.1}" y="{:.1}">fault</text><line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#1a8a1a" stroke-dasharray="1 3"/><text x="{:.1}" y="{:.1}">recovery</text><text x="{:.1}" y="{:.1}">ticks: samples per member; max width {} ms</text></g>"##,
+        r##"<g class="legend" font-size="11"><line x1="{LEFT}" y1="{legend_y:.1}" x2="{:.1}" y2="{legend_y:.1}" stroke="#1f5fbf" stroke-width="1.2"/><text x="{:.1}" y="{:.1}">width served</text><rect x="{:.1}" y="{:.1}" width="14" height="10" fill="#f3c6c6"/><text x="{:.1}" y="{:.1}">unsynchronized</text><line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#c00000" stroke-dasharray="4 3"/><text x="{:.1}" y="{:.1}">fault</text><line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#1a8a1a" stroke-dasharray="1 3"/><text x="{:.1}" y="{:.1}">recovery</text><text x="{:.1}" y="{:.1}">ticks: samples per member; widths {} to {} ms</text></g>"##,
         LEFT + 24.0,
         LEFT + 30.0,
         legend_y + 4.0,
@@ -468,6 +489,7 @@ pub fn svg(history: &HistoryResponse, window_s: u32) -> (String, Summary) {
         legend_y + 4.0,
         LEFT + 410.0,
         legend_y + 4.0,
+        ms_up(min_ns),
         ms_up(max_ns)
     );
     svg.push_str("</svg>\n");

@@ -60,8 +60,9 @@ impl TrueTime for Fake {
                     age_ns,
                     verdict: verdict as i32,
                     detail: detail.to_string(),
-                    accepted: None,
-                    rejected: None,
+                    // Only the first member's server counts its samples.
+                    accepted: (name == "127.0.0.1:7371").then_some(3600),
+                    rejected: (name == "127.0.0.1:7371").then_some(2),
                 }
             };
         Ok(Response::new(StatusResponse {
@@ -296,4 +297,224 @@ async fn errors_are_one_line_and_exit_two() {
     let help = cli(&["--help"]).await;
     assert_eq!(help.status.code(), Some(0));
     assert!(stdout(&help).contains("--address"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_table_and_json() {
+    let tcp = serve_tcp(Fake::Synchronized).await;
+    let output = cli(&["--address", &tcp, "sources"]).await;
+    assert_eq!(output.status.code(), Some(0));
+    // The status table with the counts before the detail; "-" where the
+    // server does not count.
+    assert_eq!(
+        stdout(&output),
+        "NAME            KIND    OFFSET ms  WIDTH ms  AGE s  VERDICT      ACCEPTED  REJECTED  DETAIL\n\
+         127.0.0.1:7371  master     +0.500     2.000    0.2  in majority      3600         2  in the majority\n\
+         127.0.0.1:7372  master  -3000.000     1.624    1.5  falseticker         -         -  misses the majority\n\
+         127.0.0.1:7373  master          -         -      -  unreachable         -         -  connection refused\n"
+    );
+
+    let output = cli(&["--address", &tcp, "sources", "--json"]).await;
+    assert_eq!(output.status.code(), Some(0));
+    let json: Value = serde_json::from_str(&stdout(&output)).expect("json");
+    assert_eq!(json["role"], "timeslave");
+    assert_eq!(json["synchronized"], true);
+    assert_eq!(json["sources"][0]["accepted"], 3600);
+    assert_eq!(json["sources"][0]["rejected"], 2);
+    assert_eq!(json["sources"][1]["accepted"], Value::Null);
+    assert_eq!(json["sources"][1]["offset_ns"], -3_000_000_000i64);
+
+    let unsynchronized = serve_tcp(Fake::Unsynchronized).await;
+    let output = cli(&["--address", &unsynchronized, "sources"]).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).starts_with("NAME "));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_prints_a_line_per_refresh_when_not_on_a_terminal() {
+    let tcp = serve_tcp(Fake::Synchronized).await;
+    let output = cli(&[
+        "--address",
+        &tcp,
+        "watch",
+        "--count",
+        "3",
+        "--interval-ms",
+        "20",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(0));
+    let line = "2024-02-29T00:00:00.000812000Z ± 0.812 ms synchronized \
+                | 127.0.0.1:7371 in majority offset +0.500 ms width 2.000 ms \
+                | 127.0.0.1:7372 falseticker offset -3000.000 ms width 1.624 ms \
+                | 127.0.0.1:7373 unreachable";
+    assert_eq!(stdout(&output), format!("{line}\n{line}\n{line}\n"));
+    // No cursor movement or screen switching in a pipe.
+    assert!(!stdout(&output).contains('\x1b'));
+
+    let output = cli(&[
+        "--address",
+        &tcp,
+        "--json",
+        "watch",
+        "--count",
+        "2",
+        "--interval-ms",
+        "10",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    let objects: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object a line"))
+        .collect();
+    assert_eq!(objects.len(), 2);
+    assert_eq!(objects[1]["combined"]["status"], "synchronized");
+    assert!(objects[1]["system_unix_ns"].as_i64().is_some());
+
+    // The status is the last refresh's.
+    let unsynchronized = serve_tcp(Fake::Unsynchronized).await;
+    let output = cli(&["--address", &unsynchronized, "watch", "--count", "1"]).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).starts_with("unsynchronized: no GPS fix | 127.0.0.1:7371 in majority"));
+
+    // No server: each refresh says so, and the watch goes on.
+    let dir = TempDir::new("watch");
+    let absent = dir.0.join("absent.sock");
+    let absent = absent.to_str().expect("utf-8");
+    let output = cli(&[
+        "--socket",
+        absent,
+        "watch",
+        "--count",
+        "2",
+        "--interval-ms",
+        "10",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    let expected = format!("error: no timeslave socket at {absent}; is timeslave running?");
+    assert_eq!(stdout(&output), format!("{expected}\n{expected}\n"));
+
+    let line = error_line(&cli(&["--address", &tcp, "watch", "--interval-ms", "0"]).await);
+    assert!(line.contains("--interval-ms"), "{line}");
+}
+
+/// Runs tt-cli with its stdout a pipe whose reading end is already
+/// closed; returns the exit status and stderr. A run that has not ended
+/// within 10 s is killed and fails the test.
+async fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tt-cli"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run tt-cli");
+        drop(child.stdout.take());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while child.try_wait().expect("wait").is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("tt-cli {args:?} kept running with its reader gone");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().expect("output");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).to_string(),
+        )
+    })
+    .await
+    .expect("join")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_or_full_stdout_is_no_panic() {
+    let synchronized = serve_tcp(Fake::Synchronized).await;
+    let unsynchronized = serve_tcp(Fake::Unsynchronized).await;
+
+    // The reader went away: quietly, with the status tt-cli would have
+    // had.
+    for (address, args, expected) in [
+        (&synchronized, &["status"][..], 0),
+        (&synchronized, &["now", "--json"][..], 0),
+        (&synchronized, &["sources"][..], 0),
+        (&unsynchronized, &["now"][..], 1),
+        // Without --count a watch would run for ever; it ends at the
+        // first refresh nobody reads.
+        (&synchronized, &["watch", "--interval-ms", "10"][..], 0),
+        (&synchronized, &["--help"][..], 0),
+    ] {
+        let mut full = vec!["--address", address.as_str()];
+        full.extend_from_slice(args);
+        let (status, stderr) = with_closed_stdout(&full).await;
+        assert_eq!(status, Some(expected), "{args:?}: {stderr}");
+        assert_eq!(stderr, "", "{args:?}");
+    }
+
+    // A full device is an error: status 2 and one line.
+    for args in [
+        &["now"][..],
+        &["status", "--json"][..],
+        &["watch", "--count", "2"][..],
+    ] {
+        let mut full: Vec<String> = vec!["--address".to_string(), synchronized.clone()];
+        full.extend(args.iter().map(|a| a.to_string()));
+        let output = tokio::task::spawn_blocking(move || {
+            let dev_full = std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .expect("/dev/full exists on Linux");
+            Command::new(env!("CARGO_BIN_EXE_tt-cli"))
+                .args(&full)
+                .stdout(dev_full)
+                .output()
+                .expect("run tt-cli")
+        })
+        .await
+        .expect("join");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("tt-cli: cannot write to standard output: No space left on device"),
+            "{stderr}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relative_socket_path_is_a_path() {
+    let dir = TempDir::new("relative");
+    serve_unix(Fake::Synchronized, &dir.0.join("ts.sock"));
+    let cwd = dir.0.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_tt-cli"))
+            .args(["--socket", "ts.sock", "now"])
+            .current_dir(cwd)
+            .output()
+            .expect("run tt-cli")
+    })
+    .await
+    .expect("join");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout(&output).ends_with("synchronized\n"));
+
+    // A relative path that names nothing: the missing socket, not a bad
+    // address.
+    let line = error_line(&cli(&["--socket", "nowhere/ts.sock", "status"]).await);
+    assert_eq!(
+        line,
+        "tt-cli: no timeslave socket at nowhere/ts.sock; is timeslave running?"
+    );
 }
