@@ -302,15 +302,17 @@ impl Daemon {
                     config.listen
                 )
             })?;
+        // Time is served even when the metrics cannot be: a port taken by
+        // another program costs the metrics only, and the log says so.
         let metrics_listener = match config.metrics_address() {
-            Some(address) => Some(tokio::net::TcpListener::bind(address).await.with_context(
-                || {
-                    format!(
-                        "cannot serve metrics on {address}; is another timemaster running \
-                         there? (set metrics-listen = \"\" to serve none)"
-                    )
-                },
-            )?),
+            Some(address) => match tokio::net::TcpListener::bind(address).await {
+                Ok(listener) => Some(listener),
+                Err(error) => {
+                    tracing::error!(%address, %error, "cannot serve metrics there; serving time \
+                        without metrics (set metrics-listen to a free port, or \"\" for none)");
+                    None
+                }
+            },
             None => None,
         };
 
