@@ -57,8 +57,13 @@ use tt_proto::v1::true_time_client::TrueTimeClient;
 use tt_proto::v1::NowRequest;
 use tt_proto::NowAnswer;
 
-/// How long a gRPC request (or the connection at open) may take.
+/// How long a gRPC request may take.
 const GRPC_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long opening a gRPC connection is waited for: longer than
+/// [`connect`]'s own 3 s limit, so that its error (which names the target
+/// and the cause) arrives rather than a bare timeout.
+const CONNECT_WAIT: Duration = Duration::from_secs(5);
 
 /// Why no interval was had.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -323,11 +328,11 @@ impl Grpc {
             .build()
             .map_err(|e| OpenError::Runtime(e.to_string()))?;
         let owned = target.to_string();
-        let connected =
-            run_on(&runtime, async move { connect(&owned).await }).ok_or_else(|| {
+        let connected = run_on(&runtime, CONNECT_WAIT, async move { connect(&owned).await })
+            .ok_or_else(|| {
                 OpenError::Connect(ConnectError::TimedOut {
                     target: target.to_string(),
-                    timeout_ms: GRPC_TIMEOUT.as_millis(),
+                    timeout_ms: CONNECT_WAIT.as_millis(),
                 })
             })?;
         let client = connected.map_err(OpenError::Connect)?;
@@ -345,7 +350,9 @@ impl Grpc {
             .as_ref()
             .expect("the runtime is only taken at drop");
         let mut client = self.client.clone();
-        let answer = run_on(runtime, async move { client.now(NowRequest {}).await });
+        let answer = run_on(runtime, GRPC_TIMEOUT, async move {
+            client.now(NowRequest {}).await
+        });
         self.check(answer)
     }
 
@@ -400,11 +407,10 @@ impl Drop for Grpc {
     }
 }
 
-/// Runs `work` on `runtime` and waits on this thread for at most
-/// `GRPC_TIMEOUT`; `None` if it took longer. Spawning and waiting on a
-/// channel (rather than `block_on`) is allowed from inside another
-/// runtime.
-fn run_on<F>(runtime: &tokio::runtime::Runtime, work: F) -> Option<F::Output>
+/// Runs `work` on `runtime` and waits on this thread for at most `limit`;
+/// `None` if it took longer. Spawning and waiting on a channel (rather
+/// than `block_on`) is allowed from inside another runtime.
+fn run_on<F>(runtime: &tokio::runtime::Runtime, limit: Duration, work: F) -> Option<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
@@ -414,7 +420,7 @@ where
         // The receiver may have given up; nothing to do then.
         let _ = done.send(work.await);
     });
-    let outcome = result.recv_timeout(GRPC_TIMEOUT).ok();
+    let outcome = result.recv_timeout(limit).ok();
     if outcome.is_none() {
         task.abort();
     }
