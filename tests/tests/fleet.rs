@@ -608,7 +608,23 @@ fn every_slave_interval_holds_the_host_clock_through_master_and_link_faults() {
         ));
     }
     fleet.assert_running();
-    watch.end_phase(&slaves_but(&[CUT_SLAVE, STALLED_SLAVE]), "end");
+    let readings = watch.end_phase(&slaves_but(&[CUT_SLAVE, STALLED_SLAVE]), "end");
+    let widest_ms = |slaves: &[usize]| {
+        readings
+            .iter()
+            .filter(|r| slaves.contains(&r.slave))
+            .filter_map(|r| r.interval().map(|i| i.width_ns()))
+            .max()
+            .unwrap_or(0) as f64
+            / 1e6
+    };
+    detected.push(format!(
+        "links back: widest answer {:.3} ms from s{CUT_SLAVE}, {:.3} ms from s{STALLED_SLAVE}, \
+         {:.3} ms from the others",
+        widest_ms(&[CUT_SLAVE]),
+        widest_ms(&[STALLED_SLAVE]),
+        widest_ms(&slaves_but(&[CUT_SLAVE, STALLED_SLAVE]))
+    ));
 
     // What the run cost, per kind of process.
     let mut cpu: Vec<(String, u64, u32)> = Vec::new();
