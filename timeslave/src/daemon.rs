@@ -29,8 +29,13 @@ use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 use tonic::transport::Server;
 use tt_clock::Boottime;
 use tt_ops::grpc::{CountLayer, GrpcCounters, HealthState};
+use tt_ops::limit::{
+    RateLimitLayer, Serving, CONCURRENCY_PER_CONNECTION, MAX_ANSWER_BYTES, MAX_REQUEST_BYTES,
+    STREAMS_PER_CONNECTION,
+};
 use tt_ops::logging::LogControl;
 use tt_ops::notify::{Heartbeat, Notifier};
+use tt_ops::tls::ClientTls;
 use tt_proto::v1::true_time_server::TrueTimeServer;
 
 /// How long in-flight requests get to finish at shutdown. Answers take
@@ -38,12 +43,14 @@ use tt_proto::v1::true_time_server::TrueTimeServer;
 /// (a stopped process) is not waited for beyond this.
 const DRAIN_TIMEOUT: Duration = Duration::from_millis(250);
 
-/// The bound listening sockets and the opened shared-memory record.
+/// The bound listening sockets, the opened shared-memory record and the
+/// TLS files read.
 pub struct Listeners {
     tcp: Option<(TcpListener, SocketAddr)>,
     unix: Option<UnixSocket>,
     publisher: Option<Publisher>,
     metrics: Option<TcpListener>,
+    tls: Option<ClientTls>,
 }
 
 /// A bound Unix socket and its file.
@@ -56,6 +63,17 @@ struct UnixSocket {
 /// then opens the shared-memory record (see [`crate::publish`]). The error
 /// is one line naming the address or path and what to do.
 pub async fn bind(config: &Config) -> Result<Listeners, String> {
+    // First, so that a broken TLS setup binds and creates nothing.
+    let tls = match &config.tls {
+        Some(files) => Some(ClientTls::load(
+            &files.ca,
+            files
+                .identity
+                .as_ref()
+                .map(|(cert, key)| (cert.as_path(), key.as_path())),
+        )?),
+        None => None,
+    };
     let tcp = match config.listen {
         Some(address) => {
             let listener = TcpListener::bind(address).await.map_err(|e| {
@@ -91,6 +109,7 @@ pub async fn bind(config: &Config) -> Result<Listeners, String> {
         None => None,
     };
     Ok(Listeners {
+        tls,
         tcp,
         unix,
         publisher,
@@ -248,6 +267,7 @@ pub async fn serve(
         unix,
         publisher,
         metrics: metrics_listener,
+        tls,
     } = listeners;
     let publisher = publisher.map(Arc::new);
     let heartbeat = Heartbeat::new(watchdog_gap(&config));
@@ -259,7 +279,13 @@ pub async fn serve(
         heartbeat: heartbeat.clone(),
         rounds: Arc::new(rounds),
     };
-    let polling = Polling::start(&config, &addresses, Arc::clone(&combiner), hooks.clone());
+    let polling = Polling::start(
+        &config,
+        &addresses,
+        tls,
+        Arc::clone(&combiner),
+        hooks.clone(),
+    );
 
     let (stop, stopped) = watch::channel(false);
     let when_stopped = |mut stopped: watch::Receiver<bool>| async move {
@@ -267,31 +293,64 @@ pub async fn serve(
         let _ = stopped.wait_for(|&stop| stop).await;
     };
     let (health, health_server) = HealthState::start().await;
+    // Requests are answered on a runtime of their own and within the
+    // limits of `tt_ops::limit`, so that no flood of them can hold up a
+    // poll round; one rate budget covers both listeners.
+    let serving = Serving::start("timeslave-serve")
+        .map_err(|e| format!("cannot start the serving thread: {e}"))?;
+    let rate = RateLimitLayer::new(config.max_requests_per_s);
     let router = || {
         Server::builder()
+            .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
+            .max_concurrent_streams(STREAMS_PER_CONNECTION)
             .layer(CountLayer::new(Arc::clone(&grpc)))
-            .add_service(health_server.clone())
-            .add_service(tt_ops::grpc::reflection_v1(tt_proto::FILE_DESCRIPTOR_SET))
-            .add_service(tt_ops::grpc::reflection_v1alpha(
-                tt_proto::FILE_DESCRIPTOR_SET,
-            ))
-            .add_service(TrueTimeServer::from_arc(Arc::clone(&service)))
+            .layer(rate.clone())
+            .add_service(
+                health_server
+                    .clone()
+                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+            )
+            .add_service(
+                tt_ops::grpc::reflection_v1(tt_proto::FILE_DESCRIPTOR_SET)
+                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+            )
+            .add_service(
+                tt_ops::grpc::reflection_v1alpha(tt_proto::FILE_DESCRIPTOR_SET)
+                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+            )
+            .add_service(
+                TrueTimeServer::from_arc(Arc::clone(&service))
+                    .max_decoding_message_size(MAX_REQUEST_BYTES)
+                    .max_encoding_message_size(MAX_ANSWER_BYTES),
+            )
     };
     let mut servers = tokio::task::JoinSet::new();
     let tcp_address = tcp.as_ref().map(|(_, address)| *address);
     if let Some((listener, _)) = tcp {
-        servers.spawn(router().serve_with_incoming_shutdown(
-            TcpListenerStream::new(listener),
-            when_stopped(stopped.clone()),
-        ));
+        let listener = serving
+            .adopt_tcp(listener)
+            .map_err(|e| format!("cannot serve TCP from the serving thread: {e}"))?;
+        servers.spawn_on(
+            router().serve_with_incoming_shutdown(
+                TcpListenerStream::new(listener),
+                when_stopped(stopped.clone()),
+            ),
+            serving.handle(),
+        );
     }
     let socket_path = unix.as_ref().map(|u| u.file.path.display().to_string());
     let socket_file = match unix {
         Some(UnixSocket { listener, file }) => {
-            servers.spawn(router().serve_with_incoming_shutdown(
-                UnixListenerStream::new(listener),
-                when_stopped(stopped.clone()),
-            ));
+            let listener = serving
+                .adopt_unix(listener)
+                .map_err(|e| format!("cannot serve the socket from the serving thread: {e}"))?;
+            servers.spawn_on(
+                router().serve_with_incoming_shutdown(
+                    UnixListenerStream::new(listener),
+                    when_stopped(stopped.clone()),
+                ),
+                serving.handle(),
+            );
             Some(file)
         }
         None => None,

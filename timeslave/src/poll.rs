@@ -1,14 +1,21 @@
 //! Polling the masters: one reusable channel per master, one `Now` request
 //! per master per round, all masters at once.
+//!
+//! With `tls-ca` configured every channel is TLS and a master must prove
+//! its name with a certificate from that CA (see `tt_ops::tls`); a master
+//! that cannot is unreachable, with the reason, and gives no time. Answers
+//! larger than `tt_ops::limit::MAX_NOW_ANSWER_BYTES` are refused.
 
 use crate::combiner::{Combiner, Event, PollOutcome};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinSet;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tracing::Instrument;
 use tt_core::{round_trip, Drift, LocalInstant};
+use tt_ops::limit::{MAX_NOW_ANSWER_BYTES, MAX_REQUEST_BYTES};
+use tt_ops::tls::ClientTls;
 use tt_proto::v1::true_time_client::TrueTimeClient;
 use tt_proto::v1::NowRequest;
 use tt_proto::NowAnswer;
@@ -18,21 +25,31 @@ use tt_proto::NowAnswer;
 pub struct Master {
     /// The configured address, its name in status and logs.
     pub name: String,
-    client: TrueTimeClient<Channel>,
+    /// The channel, or why none could be made (every poll reports it).
+    client: Result<TrueTimeClient<Channel>, String>,
 }
 
 impl Master {
-    /// A master at `address`. The channel connects on first use and
-    /// reconnects by itself after a failure; connecting counts against
-    /// the request timeout like the request does.
-    pub fn new(name: String, address: SocketAddr, request_timeout: Duration) -> Master {
-        let endpoint = Endpoint::from_shared(format!("http://{address}"))
-            .expect("a socket address makes a valid URI")
-            .connect_timeout(request_timeout);
-        Master {
-            name,
-            client: TrueTimeClient::new(endpoint.connect_lazy()),
-        }
+    /// A master at `address`, configured as `authority` (`host:port`), over
+    /// TLS when `tls` is given: its certificate must then be issued for
+    /// the host of `authority`. The channel connects on first use and
+    /// reconnects by itself after a failure; connecting (and the TLS
+    /// handshake) counts against the request timeout like the request
+    /// does.
+    pub fn new(
+        name: String,
+        authority: &str,
+        address: SocketAddr,
+        request_timeout: Duration,
+        tls: Option<&ClientTls>,
+    ) -> Master {
+        let server_name = tt_ops::tls::server_name(authority);
+        let client = tt_ops::tls::endpoint(address, server_name, tls).map(|endpoint| {
+            TrueTimeClient::new(endpoint.connect_timeout(request_timeout).connect_lazy())
+                .max_decoding_message_size(MAX_NOW_ANSWER_BYTES)
+                .max_encoding_message_size(MAX_REQUEST_BYTES)
+        });
+        Master { name, client }
     }
 }
 
@@ -73,9 +90,13 @@ pub async fn poll_once(
 }
 
 /// A gRPC error as one sentence: the code, the message and the transport
-/// cause when there is one ("connection refused").
+/// cause when there is one ("connection refused"); a TLS failure first,
+/// in words a person can act on ("certificate not trusted: ...").
 fn describe_status(status: &tonic::Status) -> String {
     let mut text = format!("{:?}: {}", status.code(), status.message());
+    if let Some(tls) = tt_ops::tls::explain(status) {
+        text = format!("{tls} ({text})");
+    }
     let mut cause = std::error::Error::source(status);
     while let Some(error) = cause {
         let shown = error.to_string();
@@ -107,11 +128,14 @@ pub async fn run(
 
         let mut round = JoinSet::new();
         for (index, master) in masters.iter().enumerate() {
-            let mut client = master.client.clone();
+            let client = master.client.clone();
             let span = tracing::info_span!("master", address = %master.name);
             round.spawn(
                 async move {
-                    let outcome = poll_once(&mut client, request_timeout, drift).await;
+                    let outcome = match client {
+                        Ok(mut client) => poll_once(&mut client, request_timeout, drift).await,
+                        Err(error) => PollOutcome::Unreachable(error),
+                    };
                     log_outcome(&outcome);
                     (index, outcome)
                 }

@@ -8,8 +8,9 @@
 //! (and each master still configured keeps its last answer, verdict,
 //! counters and connection), and polling starts again. The shared-memory
 //! record is not touched by the reload; the next round renews it. `listen`,
-//! `socket`, `shm-path`, `metrics-listen` and `log-format` need a restart:
-//! a reload that changes them says so in the log. A file that does not
+//! `socket`, `shm-path`, `metrics-listen`, `log-format`,
+//! `max-requests-per-s` and the TLS keys need a restart: a reload that
+//! changes them says so in the log. A file that does not
 //! parse, or masters that do not resolve, change nothing.
 
 use crate::combiner::{Combiner, Limits};
@@ -26,6 +27,7 @@ use tokio::task::JoinHandle;
 use tt_clock::Boottime;
 use tt_ops::logging::LogControl;
 use tt_ops::notify::Heartbeat;
+use tt_ops::tls::ClientTls;
 
 /// Everything that follows the end of a poll round.
 #[derive(Clone)]
@@ -45,14 +47,18 @@ pub struct RoundHooks {
 /// The running poll task and the masters it polls.
 pub struct Polling {
     masters: Vec<Master>,
+    /// TLS toward the masters, as loaded at start-up.
+    tls: Option<ClientTls>,
     task: JoinHandle<()>,
 }
 
 impl Polling {
-    /// Starts polling `config`'s masters at `addresses`.
+    /// Starts polling `config`'s masters at `addresses`, over TLS when
+    /// `tls` is given.
     pub fn start(
         config: &Config,
         addresses: &[SocketAddr],
+        tls: Option<ClientTls>,
         combiner: Arc<Mutex<Combiner>>,
         hooks: RoundHooks,
     ) -> Polling {
@@ -61,14 +67,21 @@ impl Polling {
             .iter()
             .zip(addresses)
             .map(|(master, &address)| {
-                Master::new(master.name.clone(), address, config.request_timeout)
+                Master::new(
+                    master.name.clone(),
+                    &master.authority,
+                    address,
+                    config.request_timeout,
+                    tls.as_ref(),
+                )
             })
             .collect();
-        Polling::with(masters, config, combiner, hooks)
+        Polling::with(masters, tls, config, combiner, hooks)
     }
 
     fn with(
         masters: Vec<Master>,
+        tls: Option<ClientTls>,
         config: &Config,
         combiner: Arc<Mutex<Combiner>>,
         hooks: RoundHooks,
@@ -88,7 +101,7 @@ impl Polling {
                 hooks.rounds.send_modify(|count| *count += 1);
             },
         ));
-        Polling { masters, task }
+        Polling { masters, tls, task }
     }
 
     /// Stops the poll task; once this returns no round is running.
@@ -164,7 +177,13 @@ impl Reloader {
                     same.name = master.name.clone();
                     same
                 }
-                _ => Master::new(master.name.clone(), address, new.request_timeout),
+                _ => Master::new(
+                    master.name.clone(),
+                    &master.authority,
+                    address,
+                    new.request_timeout,
+                    self.polling.tls.as_ref(),
+                ),
             })
             .collect();
         let limits = Limits::from_config(&new);
@@ -183,6 +202,7 @@ impl Reloader {
         }
         self.polling = Polling::with(
             masters,
+            self.polling.tls.clone(),
             &new,
             Arc::clone(&self.combiner),
             self.hooks.clone(),
@@ -204,6 +224,12 @@ impl Reloader {
         if new.log_format != self.config.log_format && !self.format_from_flag {
             need_restart.push("log-format");
         }
+        if new.tls != self.config.tls {
+            need_restart.push("tls-ca, tls-cert, tls-key");
+        }
+        if new.max_requests_per_s != self.config.max_requests_per_s {
+            need_restart.push("max-requests-per-s");
+        }
         tracing::info!(
             masters = names.join(", "),
             kept = kept.iter().filter(|k| k.is_some()).count(),
@@ -223,6 +249,8 @@ impl Reloader {
             shm_path: self.config.shm_path.clone(),
             metrics_listen: self.config.metrics_listen,
             log_format: self.config.log_format,
+            tls: self.config.tls.clone(),
+            max_requests_per_s: self.config.max_requests_per_s,
             ..new
         };
         self.addresses = addresses;
