@@ -35,6 +35,8 @@ const PLOT_HEIGHT: f64 = 320.0;
 const X_AXIS_ROOM: f64 = 48.0;
 const STRIP_HEIGHT: f64 = 16.0;
 const LEGEND_ROOM: f64 = 40.0;
+/// Faults and recoveries get a label in words up to this many.
+const MAX_LABELS: usize = 12;
 
 /// What the plot shows, in numbers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -408,6 +410,14 @@ pub fn svg(history: &HistoryResponse, window_s: u32) -> (String, Summary) {
 
     // Faults and recoveries, on top of everything.
     let strips_bottom = strips_top + STRIP_HEIGHT * members as f64;
+    // Each marker is labelled in words while there are few enough of
+    // them to read; with more, its tooltip still says what it is.
+    let marked = history
+        .events
+        .iter()
+        .filter(|event| event.local_ns >= start_ns && event.kind != HistoryEventKind::Sample as i32)
+        .count();
+    let mut labelled = 0usize;
     for event in &history.events {
         if event.local_ns < start_ns {
             continue;
@@ -453,9 +463,27 @@ pub fn svg(history: &HistoryResponse, window_s: u32) -> (String, Summary) {
             "1 3"
         };
         let seconds_before = now_ns.saturating_sub(event.local_ns);
+        let label = if marked <= MAX_LABELS {
+            // Staggered down the plot so that neighbours do not overlap;
+            // near the right edge, written to the left of the line.
+            let y = TOP + 12.0 + 12.0 * (labelled % 4) as f64;
+            labelled += 1;
+            let (anchor, dx) = if at > WIDTH - RIGHT - 160.0 {
+                ("end", -3.0)
+            } else {
+                ("start", 3.0)
+            };
+            format!(
+                r#"<text class="event-label" x="{:.1}" y="{y:.1}" text-anchor="{anchor}" font-size="9" fill="{colour}">{}</text>"#,
+                at + dx,
+                escape(&what)
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             svg,
-            r#"<g class="{class}"><title>{}, {} s before now</title><line x1="{at:.1}" y1="{TOP}" x2="{at:.1}" y2="{strips_bottom:.1}" stroke="{colour}" stroke-dasharray="{dash}"/><path d="M{:.1} {:.1}h8l-4 7z" fill="{colour}"/></g>"#,
+            r#"<g class="{class}"><title>{}, {} s before now</title><line x1="{at:.1}" y1="{TOP}" x2="{at:.1}" y2="{strips_bottom:.1}" stroke="{colour}" stroke-dasharray="{dash}"/><path d="M{:.1} {:.1}h8l-4 7z" fill="{colour}"/>{label}</g>"#,
             escape(&what),
             crate::format::seconds(seconds_before),
             at - 4.0,

@@ -518,3 +518,66 @@ async fn a_relative_socket_path_is_a_path() {
         "tt-cli: no timeslave socket at nowhere/ts.sock; is timeslave running?"
     );
 }
+
+/// Runs tt-cli with `args` on a pseudo-terminal made by script(1) (from
+/// util-linux, on every Debian system); returns its exit status and what
+/// it wrote to the terminal.
+async fn on_a_terminal(args: &[&str]) -> (Option<i32>, String) {
+    let command = std::iter::once(env!("CARGO_BIN_EXE_tt-cli"))
+        .chain(args.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("script")
+            .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("script(1) runs")
+    })
+    .await
+    .expect("join");
+    (output.status.code(), stdout(&output))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_redraws_in_place_on_a_terminal() {
+    let tcp = serve_tcp(Fake::Synchronized).await;
+    let (status, screen) = on_a_terminal(&[
+        "--address",
+        &tcp,
+        "watch",
+        "--count",
+        "3",
+        "--interval-ms",
+        "20",
+    ])
+    .await;
+    assert_eq!(status, Some(0), "{screen:?}");
+    // Onto the alternate screen, each refresh drawn from the top left
+    // over the last, then back to the normal screen with the last block.
+    assert!(screen.starts_with("\x1b[?1049h"), "{screen:?}");
+    assert_eq!(screen.matches("\x1b[H\x1b[J").count(), 3, "{screen:?}");
+    let (_, after) = screen
+        .split_once("\x1b[?1049l")
+        .expect("the normal screen comes back");
+    let last: Vec<&str> = after
+        .lines()
+        .map(|line| line.trim_end_matches('\r'))
+        .collect();
+    assert!(last[0].ends_with("synchronized"), "{last:?}");
+    assert_eq!(
+        last[1],
+        "timeslave 9.9.9, 3 members, quorum 2, up 61.0 s; every 20 ms, Ctrl-C ends"
+    );
+    assert!(last[3].starts_with("NAME "), "{last:?}");
+    assert!(
+        last[4].starts_with("127.0.0.1:7371  master     +0.500"),
+        "{last:?}"
+    );
+
+    let unsynchronized = serve_tcp(Fake::Unsynchronized).await;
+    let (status, screen) =
+        on_a_terminal(&["--address", &unsynchronized, "watch", "--count", "1"]).await;
+    assert_eq!(status, Some(1), "{screen:?}");
+    assert!(screen.contains("unsynchronized: no GPS fix"));
+}
