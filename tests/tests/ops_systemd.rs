@@ -33,7 +33,10 @@ fn the_units_pass_systemd_analyze_verify() {
     for name in UNITS {
         let text = unit_text(name);
         let exec = format!("ExecStart=/usr/bin/{name} ");
-        assert!(text.contains(&exec), "{name}.service starts /usr/bin/{name}");
+        assert!(
+            text.contains(&exec),
+            "{name}.service starts /usr/bin/{name}"
+        );
         let built = format!("ExecStart={} ", bin(name).display());
         let copy = dir.path().join(format!("{name}.service"));
         std::fs::write(&copy, text.replace(&exec, &built)).unwrap();
@@ -168,12 +171,7 @@ fn a_slave_is_ready_after_its_first_round_and_reports_synchronization() {
     let master_file = dir.path().join("master.toml");
     std::fs::write(
         &master_file,
-        master_config(
-            &master_address,
-            "",
-            &format!("127.0.0.1:{}", feed.port),
-            "",
-        ),
+        master_config(&master_address, "", &format!("127.0.0.1:{}", feed.port), ""),
     )
     .unwrap();
     let _master = Daemon::start(
