@@ -154,9 +154,14 @@ impl ClientTls {
         Ok(tls)
     }
 
-    /// An endpoint for the master at `address`, over TLS, verifying that
-    /// its certificate is issued for `server_name`.
-    pub fn endpoint(&self, address: SocketAddr, server_name: &str) -> Result<Endpoint, String> {
+    /// An endpoint for the master at `address` (a socket address, or
+    /// `host:port`), over TLS, verifying that its certificate is issued
+    /// for `server_name`.
+    pub fn endpoint(
+        &self,
+        address: impl std::fmt::Display,
+        server_name: &str,
+    ) -> Result<Endpoint, String> {
         let mut config = ClientTlsConfig::new()
             .ca_certificate(self.ca.clone())
             .domain_name(server_name);
@@ -170,10 +175,11 @@ impl ClientTls {
     }
 }
 
-/// An endpoint for the master at `address`: plain HTTP/2 without `tls`,
-/// TLS verified against `server_name` with it.
+/// An endpoint for the master at `address` (a socket address, or
+/// `host:port`): plain HTTP/2 without `tls`, TLS verified against
+/// `server_name` with it.
 pub fn endpoint(
-    address: SocketAddr,
+    address: impl std::fmt::Display,
     server_name: &str,
     tls: Option<&ClientTls>,
 ) -> Result<Endpoint, String> {
@@ -194,6 +200,20 @@ pub fn server_name(authority: &str) -> &str {
     host.strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host)
+}
+
+/// Checks that `authority`'s host can be verified against a certificate:
+/// a DNS name or an IP address.
+pub fn check_server_name(authority: &str) -> Result<(), String> {
+    let host = server_name(authority);
+    rustls::pki_types::ServerName::try_from(host)
+        .map(|_| ())
+        .map_err(|_| {
+            format!(
+                "`{host}` is neither a DNS name nor an IP address, so no certificate can be \
+                 checked against it"
+            )
+        })
 }
 
 /// An error and its causes as one line.
@@ -279,6 +299,9 @@ mod tests {
         assert_eq!(server_name("127.0.0.1:7371"), "127.0.0.1");
         assert_eq!(server_name("[::1]:7371"), "::1");
         assert_eq!(server_name("nohost"), "nohost");
+        assert!(check_server_name("m1.example:7371").is_ok());
+        assert!(check_server_name("[::1]:7371").is_ok());
+        assert!(check_server_name("bad_name!:7371").is_err());
     }
 
     #[test]

@@ -492,6 +492,10 @@ fn tls_files(
             ),
         ));
     }
+    for master in masters {
+        tt_ops::tls::check_server_name(&master.authority)
+            .map_err(|why| (master.line, format!("master `{}`: {why}", master.name)))?;
+    }
     Ok(Some(TlsFiles {
         ca: PathBuf::from(ca),
         identity,
@@ -910,6 +914,11 @@ mod tests {
                 "masters = [\"a:1\"]\nmax-requests-per-s = 0\n",
                 2,
                 "at least 1",
+            ),
+            (
+                "masters = [\"a:1\",\n\"b!:2\"]\ntls-ca = \"c\"\n",
+                2,
+                "neither a DNS name nor an IP address",
             ),
         ] {
             let message = fails(text);
