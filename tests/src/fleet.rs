@@ -18,9 +18,10 @@
 //! dropped (also when the test fails), the processes get SIGCONT (a
 //! stopped one would not see SIGTERM), then SIGTERM and SIGKILL, then the
 //! namespaces go, taking the veth pairs and the bridge with them. A test
-//! process killed outright takes its processes with it (they are started
-//! with a parent-death signal), and the next fleet removes the namespaces
-//! it left.
+//! process killed outright takes its daemons and simulators with it (they
+//! are started with a parent-death signal); the next fleet kills the gpsd
+//! processes it left (gpsd clears that signal when it gives up root) and
+//! removes its namespaces and directory.
 //!
 //! Needs root.
 

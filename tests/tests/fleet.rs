@@ -82,7 +82,6 @@ struct Watch {
     phase: &'static str,
     phase_started: Instant,
     readings: Vec<Reading>,
-    summary: Vec<String>,
     /// A master whose receiver lies: its intervals are not checked.
     suspect: Option<usize>,
     /// Masters' intervals as the slaves' status shows them, checked.
@@ -100,7 +99,6 @@ impl Watch {
             phase: "start",
             phase_started: Instant::now(),
             readings: Vec::new(),
-            summary: Vec::new(),
             suspect: None,
             member_checks: 0,
             member_violations: Vec::new(),
@@ -217,7 +215,7 @@ impl Watch {
 
     /// Ends the phase under way: checks that no reading broke the
     /// invariant and no call failed, requires every answer from the slaves
-    /// in `available` to be synchronized, adds a summary line, and returns
+    /// in `available` to be synchronized, prints a summary line, and returns
     /// the readings. Starts phase `next`.
     fn end_phase(&mut self, available: &[usize], next: &'static str) -> Vec<Reading> {
         let readings = std::mem::take(&mut self.readings);
@@ -299,7 +297,6 @@ impl Watch {
             ms(longest_call_ns),
         );
         eprintln!("{line}");
-        self.summary.push(line);
         readings
     }
 }
