@@ -58,6 +58,27 @@ pub struct Config {
     /// How long after a leap second answers are widened, s.
     #[serde(default = "default_leap_window_after_s")]
     pub leap_window_after_s: u64,
+    /// Requests a second the gRPC service answers, all clients together;
+    /// more are refused (see `tt_ops::limit`).
+    #[serde(default = "default_max_requests_per_s")]
+    pub max_requests_per_s: u32,
+    /// The certificate chain (PEM) this master serves TLS with, and
+    /// presents to peers that require a client certificate; "" serves
+    /// plain gRPC. See `tt_ops::tls`.
+    #[serde(default)]
+    pub tls_cert: String,
+    /// The private key (PEM) of `tls-cert`.
+    #[serde(default)]
+    pub tls_key: String,
+    /// The CA (PEM) clients' certificates must chain to; "" lets clients
+    /// in without a certificate.
+    #[serde(default)]
+    pub tls_client_ca: String,
+    /// The CA (PEM) peers' certificates must chain to; with it, peers are
+    /// polled over TLS and must be issued for the host they are written
+    /// with in `peers`.
+    #[serde(default)]
+    pub tls_ca: String,
 }
 
 /// How logs are written.
@@ -244,6 +265,9 @@ fn default_peer_poll_interval_ms() -> u64 {
 fn default_peer_timeout_ms() -> u64 {
     500
 }
+fn default_max_requests_per_s() -> u32 {
+    tt_ops::limit::DEFAULT_REQUESTS_PER_S
+}
 fn default_leap_seconds_file() -> String {
     "/usr/share/zoneinfo/leap-seconds.list".to_string()
 }
@@ -348,6 +372,11 @@ impl Default for Config {
             leap_seconds_file: default_leap_seconds_file(),
             leap_window_before_s: default_leap_window_before_s(),
             leap_window_after_s: default_leap_window_after_s(),
+            max_requests_per_s: default_max_requests_per_s(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            tls_client_ca: String::new(),
+            tls_ca: String::new(),
             sources: default_sources(),
         }
     }
@@ -507,8 +536,41 @@ impl Config {
         self.metrics_listen.parse().ok()
     }
 
+    /// Checks the TLS keys against each other: `tls-cert` and `tls-key`
+    /// go together, and `tls-client-ca` needs them (clients are checked
+    /// during a TLS handshake only).
+    fn validate_tls(&self) -> Result<(), String> {
+        match (self.tls_cert.is_empty(), self.tls_key.is_empty()) {
+            (false, true) => {
+                return Err("tls-cert is set without tls-key: give both, or neither".to_string())
+            }
+            (true, false) => {
+                return Err("tls-key is set without tls-cert: give both, or neither".to_string())
+            }
+            _ => {}
+        }
+        if !self.tls_client_ca.is_empty() && self.tls_cert.is_empty() {
+            return Err(
+                "tls-client-ca needs tls-cert and tls-key: clients are checked in a TLS \
+                 handshake, which needs this master's own certificate"
+                    .to_string(),
+            );
+        }
+        if !self.tls_ca.is_empty() {
+            for peer in &self.peers {
+                tt_ops::tls::check_server_name(peer)
+                    .map_err(|why| format!("peer `{peer}`: {why}"))?;
+            }
+        }
+        if self.max_requests_per_s == 0 {
+            return Err("max-requests-per-s must be at least 1".to_string());
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(), String> {
         self.validate_peers()?;
+        self.validate_tls()?;
         if self.leap_window_after_s < 2 {
             return Err(format!(
                 "leap-window-after-s = {} must cover the leap second itself and more: at least 2",
@@ -910,6 +972,37 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("needs at least 3 peers"), "{err}");
+    }
+
+    #[test]
+    fn tls_keys_are_off_by_default_and_checked_against_each_other() {
+        let config = parse("", "m.toml").unwrap();
+        assert!(config.tls_cert.is_empty() && config.tls_ca.is_empty());
+        assert_eq!(config.max_requests_per_s, 20_000);
+        let config = parse(
+            "tls-cert = \"/etc/truetime/m1.pem\"\ntls-key = \"/etc/truetime/m1.key\"\n\
+             tls-client-ca = \"/etc/truetime/ca.pem\"\ntls-ca = \"/etc/truetime/ca.pem\"\n\
+             peers = [\"m2.example:7371\", \"10.0.0.3:7371\"]\n",
+            "m.toml",
+        )
+        .unwrap();
+        assert_eq!(config.tls_key, "/etc/truetime/m1.key");
+        assert_eq!(config.tls_client_ca, "/etc/truetime/ca.pem");
+        for (text, line, says) in [
+            ("\ntls-cert = \"a\"\n", 2, "without tls-key"),
+            ("\ntls-key = \"a\"\n", 2, "without tls-cert"),
+            ("\ntls-client-ca = \"a\"\n", 2, "needs tls-cert"),
+            ("\nmax-requests-per-s = 0\n", 2, "at least 1"),
+        ] {
+            let err = parse(text, "m.toml").unwrap_err();
+            assert!(err.starts_with(&format!("m.toml line {line}: ")), "{err}");
+            assert!(err.contains(says), "{err}");
+        }
+        let err = parse("tls-ca = \"c\"\npeers = [\"b!:1\"]\n", "m.toml").unwrap_err();
+        assert!(
+            err.contains("neither a DNS name nor an IP address"),
+            "{err}"
+        );
     }
 
     #[test]
