@@ -38,6 +38,10 @@ pub struct SourceState {
     pub accepted: u64,
     /// Inputs refused since start (bad data, no fix, a clock step).
     pub rejected: u64,
+    /// Samples withheld since start because they disagreed with the
+    /// source's own previous sample (`crate::chain`): well-formed input
+    /// whose timing cannot be trusted, counted apart from bad input.
+    pub inconsistent: u64,
 }
 
 /// A shared, cheaply cloned handle to one source's [`SourceState`].
@@ -58,6 +62,7 @@ impl SourceCell {
                 detail: "no data yet".to_string(),
                 accepted: 0,
                 rejected: 0,
+                inconsistent: 0,
             })),
         }
     }
@@ -79,6 +84,19 @@ impl SourceCell {
         let changed = state.health != health;
         state.last = None;
         state.health = health;
+        state.detail = detail.into();
+        changed
+    }
+
+    /// Withholds a sample that disagrees with the source's previous one:
+    /// counted, the source has no data until it agrees with itself again.
+    /// Returns whether the health changed.
+    pub fn distrust(&self, detail: impl Into<String>) -> bool {
+        let mut state = self.lock();
+        state.inconsistent += 1;
+        let changed = state.health != Health::NoData;
+        state.last = None;
+        state.health = Health::NoData;
         state.detail = detail.into();
         changed
     }

@@ -264,8 +264,11 @@ impl<C: LocalClock + 'static> TrueTime for MasterService<C> {
                     age_ns: judged.age_ns.unwrap_or(-1),
                     verdict: judged.verdict as i32,
                     detail: format!(
-                        "{} (accepted {}, rejected {})",
-                        judged.state.detail, judged.state.accepted, judged.state.rejected
+                        "{} (accepted {}, rejected {}, withheld as inconsistent {})",
+                        judged.state.detail,
+                        judged.state.accepted,
+                        judged.state.rejected,
+                        judged.state.inconsistent
                     ),
                     accepted: Some(judged.state.accepted),
                     rejected: Some(judged.state.rejected),

@@ -312,8 +312,7 @@ where
                              forward, {carried}: gpsd stamped one of them late (a stall?)",
                             taken.label
                         );
-                        cell.reject(detail.clone());
-                        if cell.lose(Health::NoData, detail.clone()) || !logs.inconsistent {
+                        if cell.distrust(detail.clone()) || !logs.inconsistent {
                             tracing::warn!(%detail, "serial samples disagree; none used until two agree");
                         }
                         logs.inconsistent = true;

@@ -254,9 +254,8 @@ impl<'a, F: FnMut(&Taken)> Reader<'a, F> {
                      forward, {carried}: a read returned late (a stalled host?)",
                     self.config.device, taken.label
                 );
-                self.cell.reject(detail.clone());
                 self.receiving = false;
-                if self.cell.lose(Health::NoData, detail.clone()) || !self.inconsistent_logged {
+                if self.cell.distrust(detail.clone()) || !self.inconsistent_logged {
                     tracing::warn!(%detail, "serial samples disagree; none used until two agree");
                 }
                 self.inconsistent_logged = true;
