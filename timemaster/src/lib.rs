@@ -8,4 +8,5 @@ pub mod config;
 pub mod metrics;
 pub mod peers;
 pub mod service;
+pub mod serving;
 pub mod sources;

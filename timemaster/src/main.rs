@@ -27,14 +27,17 @@ use timemaster::config::{self, Config, LogFormat};
 use timemaster::metrics::MasterMetrics;
 use timemaster::peers::{self, PeerRules, PeerTable};
 use timemaster::service::{MasterService, View};
+use timemaster::serving::MasterTls;
 use timemaster::sources::Sources;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 use tt_clock::Boottime;
 use tt_core::{Drift, NANOS_PER_SEC};
 use tt_ops::grpc::{CountLayer, GrpcCounters, HealthState};
+use tt_ops::limit::{RateLimitLayer, Serving, MAX_ANSWER_BYTES, MAX_REQUEST_BYTES};
 use tt_ops::logging::LogControl;
 use tt_ops::notify::{Heartbeat, Notifier};
+use tt_ops::tls::ClientTls;
 use tt_proto::v1::true_time_server::TrueTimeServer;
 use tt_proto::v1::Verdict;
 
@@ -138,6 +141,8 @@ struct Daemon {
 struct PeerSet {
     table: PeerTable,
     pollers: Vec<tokio::task::JoinHandle<()>>,
+    /// TLS toward the peers, as read at start-up.
+    tls: Option<ClientTls>,
 }
 
 fn rules_of(config: &Config) -> Rules {
@@ -160,18 +165,23 @@ fn peer_rules_of(config: &Config) -> PeerRules {
     }
 }
 
-fn spawn_peer_pollers(config: &Config, table: &PeerTable) -> Vec<tokio::task::JoinHandle<()>> {
+fn spawn_peer_pollers(
+    config: &Config,
+    table: &PeerTable,
+    tls: Option<&ClientTls>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     peers::spawn_pollers(
         table,
         Arc::new(Boottime),
         Drift::from_ppm(config.drift_ppm),
         Duration::from_millis(config.peer_poll_interval_ms),
         Duration::from_millis(config.peer_timeout_ms),
+        tls,
     )
 }
 
 impl PeerSet {
-    fn start(config: &Config) -> PeerSet {
+    fn start(config: &Config, tls: Option<ClientTls>) -> PeerSet {
         let table: PeerTable = Arc::new(Mutex::new(
             config
                 .peers
@@ -182,8 +192,12 @@ impl PeerSet {
                 })
                 .collect(),
         ));
-        let pollers = spawn_peer_pollers(config, &table);
-        PeerSet { table, pollers }
+        let pollers = spawn_peer_pollers(config, &table, tls.as_ref());
+        PeerSet {
+            table,
+            pollers,
+            tls,
+        }
     }
 
     /// Stops the pollers, puts `config`'s peers in the table (a peer still
@@ -215,7 +229,7 @@ impl PeerSet {
                 })
                 .collect();
         }
-        self.pollers = spawn_peer_pollers(config, &self.table);
+        self.pollers = spawn_peer_pollers(config, &self.table, self.tls.as_ref());
     }
 }
 
@@ -272,8 +286,10 @@ fn summary(view: &View) -> (bool, String) {
 impl Daemon {
     async fn serve(self, mut config: Config) -> anyhow::Result<()> {
         let mut signals = Signals::install()?;
+        // First, so that a broken TLS setup starts nothing.
+        let tls = MasterTls::load(&config).map_err(|e| anyhow::anyhow!(e))?;
         let mut sources = Sources::start(&config).map_err(|e| anyhow::anyhow!(e))?;
-        let mut peer_set = PeerSet::start(&config);
+        let mut peer_set = PeerSet::start(&config, tls.peers.clone());
         let (leap_schedule, leap_warning) =
             config::leap_schedule(&config).map_err(|e| anyhow::anyhow!(e))?;
         if let Some(warning) = leap_warning {
@@ -326,15 +342,31 @@ impl Daemon {
         let when_stopped = |mut stopped: watch::Receiver<bool>| async move {
             let _ = stopped.wait_for(|&stop| stop).await;
         };
-        let mut server = tokio::spawn(
-            tonic::transport::Server::builder()
+        // Requests are served on a thread of their own, within the limits
+        // of `timemaster::serving`, so that none can starve the sources.
+        let serving = Serving::start("timemaster-serve").context("cannot start serving")?;
+        let listener = serving
+            .adopt_tcp(listener)
+            .context("cannot serve from the serving thread")?;
+        let mut server = serving.handle().spawn(
+            tls.server()
+                .map_err(|e| anyhow::anyhow!(e))?
                 .layer(CountLayer::new(grpc))
-                .add_service(health_server)
-                .add_service(tt_ops::grpc::reflection_v1(tt_proto::FILE_DESCRIPTOR_SET))
-                .add_service(tt_ops::grpc::reflection_v1alpha(
-                    tt_proto::FILE_DESCRIPTOR_SET,
-                ))
-                .add_service(TrueTimeServer::from_arc(Arc::clone(&service)))
+                .layer(RateLimitLayer::new(config.max_requests_per_s))
+                .add_service(health_server.max_decoding_message_size(MAX_REQUEST_BYTES))
+                .add_service(
+                    tt_ops::grpc::reflection_v1(tt_proto::FILE_DESCRIPTOR_SET)
+                        .max_decoding_message_size(MAX_REQUEST_BYTES),
+                )
+                .add_service(
+                    tt_ops::grpc::reflection_v1alpha(tt_proto::FILE_DESCRIPTOR_SET)
+                        .max_decoding_message_size(MAX_REQUEST_BYTES),
+                )
+                .add_service(
+                    TrueTimeServer::from_arc(Arc::clone(&service))
+                        .max_decoding_message_size(MAX_REQUEST_BYTES)
+                        .max_encoding_message_size(MAX_ANSWER_BYTES),
+                )
                 .serve_with_incoming_shutdown(
                     tokio_stream::wrappers::TcpListenerStream::new(listener),
                     when_stopped(stopped.clone()),
@@ -370,7 +402,8 @@ impl Daemon {
         }
         tracing::info!(listen = %config.listen, metrics_listen = %config.metrics_listen,
             sources = config.sources.len(), max_falsetickers = config.max_falsetickers,
-            drift_ppm = config.drift_ppm, %status, "timemaster serving");
+            drift_ppm = config.drift_ppm, transport = tls.describe(&config), %status,
+            "timemaster serving");
 
         let mut ticker = tokio::time::interval(ASSESS_INTERVAL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -499,6 +532,19 @@ impl Daemon {
         if new.log_format != config.log_format && !self.format_from_flag {
             need_restart.push("log-format");
         }
+        if (&new.tls_cert, &new.tls_key, &new.tls_client_ca, &new.tls_ca)
+            != (
+                &config.tls_cert,
+                &config.tls_key,
+                &config.tls_client_ca,
+                &config.tls_ca,
+            )
+        {
+            need_restart.push("tls-cert, tls-key, tls-client-ca, tls-ca");
+        }
+        if new.max_requests_per_s != config.max_requests_per_s {
+            need_restart.push("max-requests-per-s");
+        }
         tracing::info!(
             kept = changes.kept.join(", "),
             started = changes.started.join(", "),
@@ -518,6 +564,11 @@ impl Daemon {
             listen: config.listen,
             metrics_listen: config.metrics_listen.clone(),
             log_format: config.log_format,
+            max_requests_per_s: config.max_requests_per_s,
+            tls_cert: config.tls_cert.clone(),
+            tls_key: config.tls_key.clone(),
+            tls_client_ca: config.tls_client_ca.clone(),
+            tls_ca: config.tls_ca.clone(),
             ..new
         };
         true

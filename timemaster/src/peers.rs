@@ -20,11 +20,20 @@
 //! among themselves) there is nothing to be outvoted by, and the master
 //! keeps serving on its own sources. A peer that reports itself
 //! unsynchronized, answers garbage or does not answer takes no part.
+//!
+//! With `tls-ca` configured peers are polled over TLS, as a slave polls
+//! masters (see `tt_ops::tls`): a peer whose certificate does not chain to
+//! that CA, or is not issued for the host it is configured by, is
+//! unreachable ("certificate not trusted") and takes no part either. The
+//! master presents its own `tls-cert` to peers that require a client
+//! certificate.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tt_clock::LocalClock;
 use tt_core::{intersect, round_trip, Drift, Interval, LocalInstant, Sample};
+use tt_ops::limit::{MAX_NOW_ANSWER_BYTES, MAX_REQUEST_BYTES};
+use tt_ops::tls::ClientTls;
 use tt_proto::v1::true_time_client::TrueTimeClient;
 use tt_proto::v1::{NowRequest, Verdict};
 use tt_proto::NowAnswer;
@@ -184,21 +193,23 @@ fn judge_peer(peer: &Peer, now: LocalInstant, rules: &PeerRules) -> JudgedPeer {
 
 /// Polls every peer once per `interval`, forever, each from a task of its
 /// own so that a slow peer delays nobody; every outcome goes into `table`.
-/// Each request gets at most `timeout`. The tasks' handles are returned so
-/// that a reload can stop them (abort, then await) before it changes the
-/// table.
+/// Each request gets at most `timeout`; with `tls` the peers are polled
+/// over TLS. The tasks' handles are returned so that a reload can stop
+/// them (abort, then await) before it changes the table.
 pub fn spawn_pollers<C: LocalClock + 'static>(
     table: &PeerTable,
     clock: Arc<C>,
     drift: Drift,
     interval: Duration,
     timeout: Duration,
+    tls: Option<&ClientTls>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let count = lock(table).len();
     let mut handles = Vec::with_capacity(count);
     for index in 0..count {
         let table = Arc::clone(table);
         let clock = Arc::clone(&clock);
+        let tls = tls.cloned();
         handles.push(tokio::spawn(async move {
             let address = lock(&table)[index].address.clone();
             let mut client = None;
@@ -206,7 +217,15 @@ pub fn spawn_pollers<C: LocalClock + 'static>(
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
-                let outcome = poll_one(&address, &mut client, clock.as_ref(), drift, timeout).await;
+                let outcome = poll_one(
+                    &address,
+                    &mut client,
+                    tls.as_ref(),
+                    clock.as_ref(),
+                    drift,
+                    timeout,
+                )
+                .await;
                 let mut peers = lock(&table);
                 log_change(&address, &peers[index].last, &outcome);
                 peers[index].last = outcome;
@@ -234,17 +253,23 @@ fn log_change(address: &str, before: &PeerPoll, after: &PeerPoll) {
 async fn poll_one<C: LocalClock>(
     address: &str,
     client: &mut Option<TrueTimeClient<tonic::transport::Channel>>,
+    tls: Option<&ClientTls>,
     clock: &C,
     drift: Drift,
     timeout: Duration,
 ) -> PeerPoll {
     if client.is_none() {
-        let endpoint = match tonic::transport::Endpoint::from_shared(format!("http://{address}")) {
+        let server_name = tt_ops::tls::server_name(address);
+        let endpoint = match tt_ops::tls::endpoint(address, server_name, tls) {
             Ok(endpoint) => endpoint.connect_timeout(timeout).timeout(timeout),
             Err(e) => return PeerPoll::Unreachable(format!("peer address {address}: {e}")),
         };
         // A lazy channel connects on first use and reconnects by itself.
-        *client = Some(TrueTimeClient::new(endpoint.connect_lazy()));
+        *client = Some(
+            TrueTimeClient::new(endpoint.connect_lazy())
+                .max_decoding_message_size(MAX_NOW_ANSWER_BYTES)
+                .max_encoding_message_size(MAX_REQUEST_BYTES),
+        );
     }
     let Some(client) = client.as_mut() else {
         return PeerPoll::Unreachable("no channel".to_string());
@@ -261,7 +286,10 @@ async fn poll_one<C: LocalClock>(
             ))
         }
         Ok(Err(status)) => {
-            return PeerPoll::Unreachable(format!("peer {address}: {}", status.message()))
+            return PeerPoll::Unreachable(match tt_ops::tls::explain(&status) {
+                Some(tls) => format!("peer {address}: {tls}"),
+                None => format!("peer {address}: {}", status.message()),
+            })
         }
         Ok(Ok(reply)) => reply.into_inner(),
     };
