@@ -216,8 +216,20 @@ pub fn check_server_name(authority: &str) -> Result<(), String> {
         })
 }
 
+/// What a client polling in the clear is told when its error is the one
+/// a TLS server causes: the server's TLS alert read as an HTTP/2 frame
+/// ("frame with invalid size"), or the connection closed under it.
+pub fn plaintext_hint(error: &str) -> Option<&'static str> {
+    let signs = ["frame with invalid size", "broken pipe", "connection reset"];
+    let lower = error.to_ascii_lowercase();
+    signs
+        .iter()
+        .any(|sign| lower.contains(sign))
+        .then_some("does the master require TLS? then set tls-ca")
+}
+
 /// An error and its causes as one line.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(error) = cause {
@@ -247,6 +259,46 @@ pub fn explain(error: &(dyn std::error::Error + 'static)) -> Option<String> {
             .and_then(|io| io.get_ref())
             .map(|inner| inner as &(dyn std::error::Error + 'static));
         cause = inner.or_else(|| error.source());
+    }
+    // HTTP/2 keeps only the text of an error it hands to every stream of
+    // a connection: read rustls's words from it.
+    describe_text(&chain(error))
+}
+
+/// [`describe`] from the text of a rustls error: "received fatal alert:
+/// CertificateRequired", "invalid peer certificate: UnknownIssuer".
+fn describe_text(text: &str) -> Option<String> {
+    use rustls::{AlertDescription, CertificateError, Error};
+    if let Some((_, alert)) = text.split_once("received fatal alert: ") {
+        let alert = alert.split(|c: char| !c.is_ascii_alphanumeric()).next()?;
+        let known = [
+            AlertDescription::CertificateRequired,
+            AlertDescription::UnknownCA,
+            AlertDescription::BadCertificate,
+            AlertDescription::CertificateUnknown,
+            AlertDescription::AccessDenied,
+        ];
+        let description = known
+            .into_iter()
+            .find(|description| format!("{description:?}") == alert)?;
+        return Some(describe(&Error::AlertReceived(description)));
+    }
+    if let Some((_, problem)) = text.split_once("invalid peer certificate: ") {
+        let problem = problem.split(|c: char| !c.is_ascii_alphanumeric()).next()?;
+        let known = [
+            CertificateError::UnknownIssuer,
+            CertificateError::NotValidForName,
+            CertificateError::Expired,
+            CertificateError::NotValidYet,
+            CertificateError::BadSignature,
+        ];
+        let found = known
+            .into_iter()
+            .find(|error| format!("{error:?}") == problem);
+        return Some(match found {
+            Some(error) => describe(&Error::InvalidCertificate(error)),
+            None => format!("certificate not trusted: {problem}"),
+        });
     }
     None
 }
@@ -318,8 +370,26 @@ mod tests {
             .unwrap()
             .contains("requires a client certificate"));
 
+        // As HTTP/2 passes it on: text only.
+        let shared =
+            std::io::Error::other("connection error: received fatal alert: CertificateRequired");
+        assert!(explain(&shared)
+            .unwrap()
+            .contains("requires a client certificate"));
+        let shared = std::io::Error::other("invalid peer certificate: UnknownIssuer");
+        assert_eq!(
+            explain(&shared).unwrap(),
+            "certificate not trusted: it does not chain to tls-ca"
+        );
+
         let plain = std::io::Error::other("connection refused");
         assert_eq!(explain(&plain), None);
+        assert!(plaintext_hint("h2 protocol error: frame with invalid size").is_some());
+        assert!(plaintext_hint("stream closed because of a broken pipe").is_some());
+        assert_eq!(
+            plaintext_hint("tcp connect error: Connection refused"),
+            None
+        );
     }
 
     #[test]

@@ -286,10 +286,15 @@ async fn poll_one<C: LocalClock>(
             ))
         }
         Ok(Err(status)) => {
-            return PeerPoll::Unreachable(match tt_ops::tls::explain(&status) {
-                Some(tls) => format!("peer {address}: {tls}"),
-                None => format!("peer {address}: {}", status.message()),
-            })
+            let hint = match tls {
+                None => tt_ops::tls::plaintext_hint(&tt_ops::tls::chain(&status)),
+                Some(_) => None,
+            };
+            return PeerPoll::Unreachable(match (tt_ops::tls::explain(&status), hint) {
+                (Some(tls), _) => format!("peer {address}: {tls}"),
+                (None, Some(hint)) => format!("peer {address}: {}; {hint}", status.message()),
+                (None, None) => format!("peer {address}: {}", status.message()),
+            });
         }
         Ok(Ok(reply)) => reply.into_inner(),
     };

@@ -27,6 +27,8 @@ pub struct Master {
     pub name: String,
     /// The channel, or why none could be made (every poll reports it).
     client: Result<TrueTimeClient<Channel>, String>,
+    /// Whether the channel is plain HTTP/2 (no `tls-ca`).
+    plain: bool,
 }
 
 impl Master {
@@ -49,7 +51,11 @@ impl Master {
                 .max_decoding_message_size(MAX_NOW_ANSWER_BYTES)
                 .max_encoding_message_size(MAX_REQUEST_BYTES)
         });
-        Master { name, client }
+        Master {
+            name,
+            client,
+            plain: tls.is_none(),
+        }
     }
 }
 
@@ -129,12 +135,24 @@ pub async fn run(
         let mut round = JoinSet::new();
         for (index, master) in masters.iter().enumerate() {
             let client = master.client.clone();
+            let plain = master.plain;
             let span = tracing::info_span!("master", address = %master.name);
             round.spawn(
                 async move {
                     let outcome = match client {
                         Ok(mut client) => poll_once(&mut client, request_timeout, drift).await,
                         Err(error) => PollOutcome::Unreachable(error),
+                    };
+                    // A master serving TLS to a slave polling in the clear
+                    // only shows as a broken connection: say what it may be.
+                    let outcome = match outcome {
+                        PollOutcome::Unreachable(error) if plain => {
+                            match tt_ops::tls::plaintext_hint(&error) {
+                                Some(hint) => PollOutcome::Unreachable(format!("{error}; {hint}")),
+                                None => PollOutcome::Unreachable(error),
+                            }
+                        }
+                        other => other,
                     };
                     log_outcome(&outcome);
                     (index, outcome)
