@@ -152,8 +152,17 @@ fn bind_unix(path: &Path) -> Result<UnixSocket, String> {
 
     let listener = UnixListener::bind(path)
         .map_err(|e| format!("cannot listen on {shown}: {e}; check the directory's permissions"))?;
-    // Mode 0666: every local program may ask this host's time. The service
-    // only answers Now and Status; nothing through it changes the daemon.
+    // Mode 0666: every local program may ask this host's time, as every
+    // local user may read the shared-memory record. Nothing served here is
+    // secret and nothing changes the daemon: Now, Status, History, health
+    // and reflection only read. A group would make every program that
+    // needs the time join it, for no secret kept. What one local user can
+    // do is spend the request budget (`max-requests-per-s`), which makes
+    // other clients' requests fail for a while; the pollers, the record
+    // and the time the slave keeps are untouched (see `tt_ops::limit`).
+    // The directory's mode decides who may replace the socket file: keep
+    // it writable by the daemon's user alone (the systemd unit makes
+    // /run/truetime mode 0755).
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
         .map_err(|e| format!("cannot make {shown} readable by all: {e}"))?;
     let inode = std::fs::symlink_metadata(path)

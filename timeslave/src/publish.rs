@@ -3,9 +3,12 @@
 //!
 //! The record's layout and its seqlock are `tt_core::shm`'s. It lives in a
 //! file (by default `/run/truetime/timeslave.shm`) that clients map
-//! read-only. Only the daemon writes it: the file is mode 0644, writable by
-//! the daemon's user alone and readable by every local user (time is not a
-//! secret, and a client refuses a record file that others may write).
+//! read-only. Only the daemon writes it: the file is mode 0644 (set again
+//! at every start, whatever it was), owned by the daemon's user (a file
+//! owned by anyone else is refused), writable by that user alone and
+//! readable by every local user (time is not a secret, and a client refuses
+//! a record file that group or others may write). It is opened without
+//! following a symbolic link, and only if it is a regular file.
 //!
 //! After every poll round the daemon writes, at the round's end `L`:
 //!
@@ -34,7 +37,7 @@
 
 use crate::combiner::Combiner;
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use tt_core::shm::{BootId, Published, SharedRecord, RECORD_SIZE};
@@ -143,6 +146,18 @@ impl Publisher {
             .map_err(|e| format!("cannot inspect {shown}: {e}"))?;
         if !meta.is_file() {
             return Err(format!("{shown} is not a regular file"));
+        }
+        // A file another user owns stays writable by that user whatever
+        // its mode says (a daemon running as root could open it): the
+        // record would not be the daemon's alone.
+        let own_uid = mapping::effective_uid();
+        if meta.uid() != own_uid {
+            return Err(format!(
+                "{shown} is owned by uid {}, not by this daemon's user (uid {own_uid}), so \
+                 its owner could forge the time clients read; remove it and let the daemon \
+                 create it",
+                meta.uid()
+            ));
         }
         // Set every time: a mode someone widened would let others forge
         // the time every client reads.
@@ -286,6 +301,13 @@ mod mapping {
                 libc::munmap(self.record.as_ptr().cast(), RECORD_SIZE);
             }
         }
+    }
+
+    /// The process's effective user id.
+    pub fn effective_uid() -> u32 {
+        // SAFETY: geteuid takes no arguments, touches no memory of ours
+        // and cannot fail.
+        unsafe { libc::geteuid() }
     }
 
     /// Takes an exclusive `flock` on `file` without waiting: `Ok(false)`
@@ -451,6 +473,22 @@ mod tests {
         std::fs::write(&long, vec![0u8; 4096]).unwrap();
         drop(Publisher::create(&long).expect("long file"));
         assert_eq!(std::fs::metadata(&long).unwrap().len(), 4096);
+    }
+
+    #[test]
+    fn a_file_another_user_owns_is_refused_whatever_its_mode() {
+        let dir = TempDir::new("owner");
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let theirs = dir.0.join("theirs.shm");
+        std::fs::write(&theirs, [0u8; RECORD_SIZE]).unwrap();
+        // uid 65534 is `nobody`; giving a file away needs root, which the
+        // test runs as (as CI does).
+        std::os::unix::fs::chown(&theirs, Some(65534), None)
+            .expect("the tests run as root, which may give a file to another user");
+        let error = Publisher::create(&theirs).err().expect("refused");
+        assert!(error.contains("owned by uid 65534"), "{error}");
+        // Nothing was written: the record is still all zeros.
+        assert!(std::fs::read(&theirs).unwrap().iter().all(|&b| b == 0));
     }
 
     #[test]
