@@ -392,6 +392,35 @@ fn clients_without_a_trusted_certificate_get_no_time() {
         &master_tls(&identity, Some(&ca_file), None),
     );
 
+    // A key that is not the certificate's: the master does not start,
+    // and says which files.
+    let other = ca.issue(path, "other", &["127.0.0.1"]);
+    let mismatched = Identity {
+        cert: identity.cert.clone(),
+        key: other.key.clone(),
+    };
+    let (mut broken, _) = start_master_at(
+        path,
+        "broken",
+        &format!("127.0.0.1:{}", free_port()),
+        feed.port,
+        DELAY_RANGE_US,
+        &[],
+        &master_tls(&mismatched, None, None),
+    );
+    let exited = wait_for(Duration::from_secs(10), || {
+        (!broken.running()).then_some(())
+    });
+    let log = broken.log();
+    assert!(
+        exited.is_some(),
+        "a master with a mismatched key kept running: {log}"
+    );
+    assert!(
+        log.contains("do not make a TLS identity") && log.contains("other.key"),
+        "{log}"
+    );
+
     let good = ca.issue(path, "good", &["good.truetime.test"]);
     let forged = rogue_ca.issue(path, "forged", &["forged.truetime.test"]);
     let with_cert = |id: &Identity| {
