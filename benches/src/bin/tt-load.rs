@@ -16,7 +16,8 @@
 //! measures for `--seconds`. Before the first step the daemon's own CPU use
 //! with no clients is measured for `--baseline-seconds`; the CPU cost of a
 //! request is what the daemon used beyond that baseline, divided by the
-//! requests answered. A step is held when its p99 latency is under 1 ms, no
+//! requests answered; `load_%` is this program's own CPU use, which on a
+//! machine with few cores competes with the daemon's. A step is held when its p99 latency is under 1 ms, no
 //! request failed and, when polling, 99 % of the offered polls were
 //! answered.
 //!
@@ -333,6 +334,9 @@ struct Step {
     tally: Tally,
     window: Duration,
     cpu_ticks: u64,
+    /// This program's own CPU time over the window, to tell whether the
+    /// load or the daemon was the bottleneck.
+    own_cpu_ticks: u64,
     rss_kib: u64,
 }
 
@@ -349,14 +353,18 @@ impl Step {
         self.answered() as f64 / self.window.as_secs_f64()
     }
 
-    fn held(&self) -> bool {
+    /// Every request answered without error, and (polling) the offered
+    /// rate kept: the step's CPU cost per request is then a cost of
+    /// serving, whatever its latency.
+    fn all_answered(&self) -> bool {
         let rate_kept = self
             .offered_per_s
             .is_none_or(|offered| self.rate_per_s() >= offered * HELD_SHARE);
-        self.answered() > 0
-            && self.errors() == 0
-            && rate_kept
-            && percentile(&self.tally.latencies_ns, 99) < nanos(P99_LIMIT)
+        self.answered() > 0 && self.errors() == 0 && rate_kept
+    }
+
+    fn held(&self) -> bool {
+        self.all_answered() && percentile(&self.tally.latencies_ns, 99) < nanos(P99_LIMIT)
     }
 }
 
@@ -409,8 +417,10 @@ async fn run_step(args: &Args, clients_wanted: usize) -> Result<Step, String> {
 
     tokio::time::sleep_until(window_start).await;
     let cpu_before = cpu_ticks(args.pid)?;
+    let own_before = cpu_ticks(std::process::id())?;
     tokio::time::sleep_until(window_end).await;
     let cpu_after = cpu_ticks(args.pid)?;
+    let own_after = cpu_ticks(std::process::id())?;
     let rss = rss_kib(args.pid)?;
 
     let mut tally = Tally::default();
@@ -428,6 +438,7 @@ async fn run_step(args: &Args, clients_wanted: usize) -> Result<Step, String> {
         tally,
         window,
         cpu_ticks: cpu_after.saturating_sub(cpu_before),
+        own_cpu_ticks: own_after.saturating_sub(own_before),
         rss_kib: rss,
     })
 }
@@ -456,7 +467,7 @@ async fn run(args: Args) -> Result<(), String> {
         args.baseline_seconds
     );
     println!(
-        "{:>8} {:>9} {:>10} {:>7} {:>7} {:>6} {:>8} {:>8} {:>8} {:>7} {:>10} {:>9} {:>5}",
+        "{:>8} {:>9} {:>10} {:>7} {:>7} {:>6} {:>8} {:>8} {:>8} {:>7} {:>10} {:>9} {:>6} {:>5}",
         "clients",
         "answered",
         "per_s",
@@ -469,6 +480,7 @@ async fn run(args: Args) -> Result<(), String> {
         "cpu_%",
         "cpu_us/req",
         "rss_kib",
+        "load_%",
         "held"
     );
 
@@ -485,7 +497,7 @@ async fn run(args: Args) -> Result<(), String> {
         };
         let latencies = &step.tally.latencies_ns;
         println!(
-            "{:>8} {:>9} {:>10.0} {:>7} {:>7} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>7.1} {:>10.2} {:>9} {:>5}",
+            "{:>8} {:>9} {:>10.0} {:>7} {:>7} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>7.1} {:>10.2} {:>9} {:>6.0} {:>5}",
             step.clients,
             step.answered(),
             step.rate_per_s(),
@@ -498,6 +510,7 @@ async fn run(args: Args) -> Result<(), String> {
             cpu_s / window_s * 100.0,
             cost_us,
             step.rss_kib,
+            step.own_cpu_ticks as f64 / ticks_per_s / window_s * 100.0,
             if step.held() { "yes" } else { "no" }
         );
         for (code, count) in &step.tally.errors {
@@ -516,31 +529,38 @@ async fn run(args: Args) -> Result<(), String> {
         .filter(|(step, _)| step.held())
         .max_by(|(a, _), (b, _)| a.rate_per_s().total_cmp(&b.rate_per_s()));
     match best {
-        Some((step, cost_us)) => {
-            println!(
-                "held: {:.0} requests/s from {} clients with p99 {:.1} us (< {} us), no errors",
-                step.rate_per_s(),
-                step.clients,
-                us(percentile(&step.tally.latencies_ns, 99)),
-                P99_LIMIT.as_micros()
-            );
-            if args.mode == Mode::Poll && *cost_us > 0.0 {
-                // Half of one core for answering, the other half left as
-                // margin: N_max = 0.5 * interval / cost.
-                let n_max = 0.5 * args.interval.as_secs_f64() / (cost_us / 1e6);
-                println!(
-                    "CPU per poll {:.2} us at that step: one core at 50 % answers about {:.0} \
-                     pollers at one poll every {} ms",
-                    cost_us,
-                    n_max,
-                    args.interval.as_millis()
-                );
-            }
-        }
+        Some((step, _)) => println!(
+            "held: {:.0} requests/s from {} clients with p99 {:.1} us (< {} us), no errors",
+            step.rate_per_s(),
+            step.clients,
+            us(percentile(&step.tally.latencies_ns, 99)),
+            P99_LIMIT.as_micros()
+        ),
         None => println!(
             "held: no step had p99 under {} us without errors",
             P99_LIMIT.as_micros()
         ),
+    }
+
+    // The pollers one core can answer, from the CPU cost per poll at the
+    // highest rate that was answered in full: half of one core for
+    // answering, the other half left as margin, N_max = 0.5 * interval /
+    // cost. (The daemons answer requests on one thread.)
+    let costed = steps
+        .iter()
+        .filter(|(step, cost_us)| step.all_answered() && *cost_us > 0.0)
+        .max_by(|(a, _), (b, _)| a.rate_per_s().total_cmp(&b.rate_per_s()));
+    if let (Mode::Poll, Some((step, cost_us))) = (args.mode, costed) {
+        let n_max = 0.5 * args.interval.as_secs_f64() / (cost_us / 1e6);
+        println!(
+            "CPU per poll {:.2} us at {} pollers (all answered, p99 {:.1} us): one core at \
+             50 % answers about {:.0} pollers at one poll every {} ms",
+            cost_us,
+            step.clients,
+            us(percentile(&step.tally.latencies_ns, 99)),
+            n_max,
+            args.interval.as_millis()
+        );
     }
     Ok(())
 }
