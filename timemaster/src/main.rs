@@ -372,16 +372,31 @@ impl Daemon {
                     when_stopped(stopped.clone()),
                 ),
         );
-        let metrics_server = metrics_listener.map(|listener| {
-            let service = Arc::clone(&service);
-            let metrics = Arc::clone(&metrics);
-            let render: tt_ops::http::Render = Arc::new(move || metrics.render(&service.view()));
-            tokio::spawn(tt_ops::http::serve(
-                listener,
-                render,
-                when_stopped(stopped.clone()),
-            ))
-        });
+        // Scrapes are answered on the serving thread too, so that they cannot
+        // take the threads that keep time either.
+        let metrics_server = metrics_listener
+            .and_then(|listener| match serving.adopt_tcp(listener) {
+                Ok(listener) => Some(listener),
+                Err(error) => {
+                    tracing::error!(
+                        %error,
+                        "cannot serve metrics from the serving thread; serving time \
+                         without metrics"
+                    );
+                    None
+                }
+            })
+            .map(|listener| {
+                let service = Arc::clone(&service);
+                let metrics = Arc::clone(&metrics);
+                let render: tt_ops::http::Render =
+                    Arc::new(move || metrics.render(&service.view()));
+                serving.handle().spawn(tt_ops::http::serve(
+                    listener,
+                    render,
+                    when_stopped(stopped.clone()),
+                ))
+            });
 
         // The first assessment, then READY: the listener is bound and
         // served, and the status says whether the master is synchronized.

@@ -367,19 +367,33 @@ pub async fn serve(
     let metrics_address = metrics_listener
         .as_ref()
         .and_then(|listener| listener.local_addr().ok());
-    let metrics_server = metrics_listener.map(|listener| {
-        let combiner = Arc::clone(&combiner);
-        let metrics = Arc::clone(&metrics);
-        let render: tt_ops::http::Render = Arc::new(move || {
-            let combiner = combiner.lock().expect("combiner lock");
-            metrics.render(&combiner, tt_clock::boottime())
+    // Scrapes are answered on the serving thread too, so that they cannot
+    // take the threads that keep time either.
+    let metrics_server = metrics_listener
+        .and_then(|listener| match serving.adopt_tcp(listener) {
+            Ok(listener) => Some(listener),
+            Err(error) => {
+                tracing::error!(
+                    %error,
+                    "cannot serve metrics from the serving thread; serving time \
+                     without metrics"
+                );
+                None
+            }
+        })
+        .map(|listener| {
+            let combiner = Arc::clone(&combiner);
+            let metrics = Arc::clone(&metrics);
+            let render: tt_ops::http::Render = Arc::new(move || {
+                let combiner = combiner.lock().expect("combiner lock");
+                metrics.render(&combiner, tt_clock::boottime())
+            });
+            serving.handle().spawn(tt_ops::http::serve(
+                listener,
+                render,
+                when_stopped(stopped.clone()),
+            ))
         });
-        tokio::spawn(tt_ops::http::serve(
-            listener,
-            render,
-            when_stopped(stopped.clone()),
-        ))
-    });
     tracing::info!(
         masters = config.masters.len(),
         max_falsetickers = config.max_falsetickers,
