@@ -575,3 +575,56 @@ fn mutated_recordings_keep_every_promise() {
         assert_eq!(assembler.counts().total(), refused, "{name}");
     }
 }
+
+#[test]
+fn inputs_the_fuzzer_once_crashed_on_are_handled() {
+    // Each file in fuzz/regressions/nmea is an input the nmea fuzz target
+    // once panicked on, replayed the way the target reads it: the first
+    // byte chooses the settings, the rest is cut into reads of
+    // `byte % 64 + 1` bytes, 7 ms apart. Whatever it holds: no panic, and
+    // every refusal counted.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/nmea");
+    let mut inputs = 0;
+    for entry in std::fs::read_dir(&dir).expect("the regression inputs are in the repository") {
+        let data = std::fs::read(entry.expect("entry").path()).expect("input readable");
+        let Some((&settings, stream)) = data.split_first() else {
+            continue;
+        };
+        let mut config = config(
+            settings & 1 == 0,
+            if settings & 2 == 0 {
+                WeekRollover::Correct
+            } else {
+                WeekRollover::Refuse
+            },
+        );
+        if settings & 4 != 0 {
+            config.date_floor_unix_s = 1_767_225_600;
+        }
+        config.min_delay_ns = -i64::from(settings >> 4) * 10_000_000;
+        config.max_delay_ns = NS;
+        let mut assembler = Assembler::new(&config);
+        let mut framer = Framer::new();
+        let mut refused = 0u64;
+        let mut rest = stream;
+        let mut local_ns = NS;
+        while !rest.is_empty() {
+            let take = usize::from(rest[0] % 64) + 1;
+            let (chunk, after) = rest.split_at(take.min(rest.len()));
+            rest = after;
+            local_ns += 7_000_000;
+            framer.push(chunk, LocalInstant::from_nanos(local_ns), |frame| {
+                if let Step::Rejected(_) = assembler.on_frame(frame) {
+                    refused += 1;
+                }
+            });
+        }
+        assert_eq!(assembler.counts().total(), refused);
+        inputs += 1;
+    }
+    assert!(
+        inputs >= 1,
+        "no regression input found in {}",
+        dir.display()
+    );
+}

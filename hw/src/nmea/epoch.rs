@@ -221,7 +221,10 @@ impl Assembler {
         time: TimeOfDay,
         arrival: LocalInstant,
     ) -> Step {
-        let label_ns = date.days * NANOS_PER_DAY + time.ns;
+        let label_ns = date
+            .days
+            .saturating_mul(NANOS_PER_DAY)
+            .saturating_add(time.ns);
         self.anchor = Some(DateAnchor { label_ns, arrival });
         self.take(talker, sentence, date, time, arrival)
     }
@@ -246,7 +249,10 @@ impl Assembler {
             return self.reject(Rejection::NoDate);
         };
         self.anchor = Some(DateAnchor {
-            label_ns: date.days * NANOS_PER_DAY + time.ns,
+            label_ns: date
+                .days
+                .saturating_mul(NANOS_PER_DAY)
+                .saturating_add(time.ns),
             arrival,
         });
         self.take(talker, sentence, date, time, arrival)
@@ -401,7 +407,7 @@ pub fn apply_date_floor(
         return Ok((label_ns, false));
     }
     let corrected = Date {
-        days: date.days + WEEK_ROLLOVER_DAYS,
+        days: date.days.saturating_add(WEEK_ROLLOVER_DAYS),
     };
     let corrected_ns = label_ns.saturating_add(WEEK_ROLLOVER_DAYS * NANOS_PER_DAY);
     if corrected_ns < floor_ns {

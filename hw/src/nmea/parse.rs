@@ -102,7 +102,7 @@ impl Date {
 
     /// Seconds since the Unix epoch at 00:00:00 UTC of this date.
     pub fn unix_s(self) -> i64 {
-        self.days * 86_400
+        self.days.saturating_mul(86_400)
     }
 }
 
