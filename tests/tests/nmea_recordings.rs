@@ -614,8 +614,22 @@ fn inputs_the_fuzzer_once_crashed_on_are_handled() {
             rest = after;
             local_ns += 7_000_000;
             framer.push(chunk, LocalInstant::from_nanos(local_ns), |frame| {
-                if let Step::Rejected(_) = assembler.on_frame(frame) {
-                    refused += 1;
+                match assembler.on_frame(frame) {
+                    Step::Rejected(_) => refused += 1,
+                    Step::Taken(taken) => {
+                        // The configured range exactly (1 ns more for a
+                        // label with digits past the nanosecond).
+                        let label = taken.label.unix_nanos();
+                        let interval = taken.sample.interval;
+                        assert_eq!(
+                            interval.earliest().unix_nanos(),
+                            label + config.min_delay_ns
+                        );
+                        let extra =
+                            interval.width_ns() - (config.max_delay_ns - config.min_delay_ns);
+                        assert!(extra == 0 || extra == 1, "width off by {extra}");
+                    }
+                    Step::Repeat | Step::Ignored => {}
                 }
             });
         }

@@ -536,7 +536,10 @@ fn parse_zda(talker: [u8; 2], fields: &Fields) -> Result<Sentence, Rejection> {
     let month = parse_number(field(fields, 2, ZDA)?, 2, 2, ZDA, "month")?;
     let year_field = field(fields, 3, ZDA)?;
     let year = parse_number(year_field, 4, 4, ZDA, "year")?;
-    if year < 1980 {
+    // GPS time begins in 1980; past 2200 a label (even moved 1024 weeks on
+    // by the week-rollover rule) would not fit the i64 nanoseconds that
+    // end in 2262.
+    if !(1980..=2200).contains(&year) {
         return Err(out_of_range(ZDA, "year", year_field));
     }
     let date = Date::from_ymd(year, month as u32, day as u32).ok_or_else(|| {
