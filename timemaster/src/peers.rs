@@ -124,6 +124,21 @@ pub fn judge(
         .filter(|&i| judged[i].interval.is_some())
         .collect();
     let intervals: Vec<Interval> = usable.iter().filter_map(|&i| judged[i].interval).collect();
+    // Only a majority of the configured peers may outvote this master: all
+    // but f of them must answer. Otherwise, with the honest peers silent
+    // (starting, or themselves out of service), one lying peer could take
+    // an honest master out of service, and the outage could spread.
+    let required = judged.len().saturating_sub(rules.max_falsetickers);
+    if intervals.len() < required {
+        return (
+            Standing::NoAgreement(format!(
+                "only {} of {} peers answer; {required} are needed to judge this master",
+                intervals.len(),
+                judged.len()
+            )),
+            judged,
+        );
+    }
     let agreement = match intersect(&intervals, rules.max_falsetickers) {
         Ok(agreement) => agreement,
         Err(e) => return (Standing::NoAgreement(format!("peers: {e}")), judged),
@@ -421,6 +436,25 @@ mod tests {
         assert_eq!(standing, Standing::Agrees);
         let (standing, _) = judge(Some(iv(0, s - 250_000)), &peers, at, &RULES);
         assert!(matches!(standing, Standing::Outvoted(_)));
+    }
+
+    #[test]
+    fn one_lying_peer_cannot_outvote_while_the_honest_one_is_silent() {
+        // Two peers, f = 0: the honest one has not answered yet, the other
+        // is 2 s off. Both must answer before this master can be judged.
+        let s = NANOS_PER_SEC;
+        let peers = [
+            Peer {
+                address: "honest".into(),
+                last: PeerPoll::Pending,
+            },
+            answered("liar", 2 * s, 2 * s + 30),
+        ];
+        let (standing, _) = judge(Some(iv(0, 30)), &peers, LocalInstant::from_nanos(0), &RULES);
+        assert!(
+            matches!(standing, Standing::NoAgreement(ref why) if why.contains("1 of 2 peers")),
+            "{standing:?}"
+        );
     }
 
     #[test]
