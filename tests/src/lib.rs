@@ -3,4 +3,5 @@
 pub mod fleet;
 pub mod gpsfake;
 pub mod procs;
+pub mod recordings;
 pub mod stack;

@@ -21,33 +21,17 @@
 //! here is gpsd 3.22's output, so that TPV gives nothing here either.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tt_hw::gpsd::{parse_iso8601_utc, run_observed, ArrivalStamp, GpsdConfig, Taken, TakenKind};
 use tt_hw::{Health, SourceCell};
 use tt_tests::gpsfake::{is_gpsd_on_port, Gpsfake};
 use tt_tests::procs::{free_port, TempDir};
-
-/// 1024 GPS weeks, in seconds.
-const WEEK_ROLLOVER_S: i64 = 619_315_200;
-
-/// 2000-01-01T00:00:00Z: the date floor for these old recordings.
-const FLOOR_2000: i64 = 946_684_800;
-
-/// The recordings the README's table marks "WRONG +1024w": made before
-/// 2017, so gpsd 3.22 moved their dates 1024 weeks forward. Checked
-/// against the README itself in `wrong_list_matches_the_readme`.
-const WRONG_PLUS_1024W: &[&str] = &[
-    "beidou-bd",
-    "bu353-glonass",
-    "firefly-II",
-    "hp58534a",
-    "mt3339",
-    "neo-m8n",
-    "skytraq",
-    "ublox-lea-4h",
-];
+use tt_tests::recordings::{
+    data_dir, logs as recordings, readme_wrong_list, stem, FLOOR_2000, WEEK_ROLLOVER_S,
+    WRONG_PLUS_1024W,
+};
 
 /// Replays run side by side; gpsd and gpsfake mostly sleep between
 /// sentences, so this stays light on two cores.
@@ -56,34 +40,6 @@ const PARALLEL_REPLAYS: usize = 4;
 /// The longest recording (telit-he910, 1558 sentences at 20 ms) plays in
 /// about 31 s; this is the limit for any one replay.
 const REPLAY_LIMIT: Duration = Duration::from_secs(150);
-
-fn data_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/nmea");
-    assert!(
-        dir.join("README.md").exists(),
-        "the NMEA recordings are missing: expected them in {} (the repository's \
-         ../shared/data/nmea)",
-        dir.display()
-    );
-    dir
-}
-
-fn recordings() -> Vec<PathBuf> {
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(data_dir())
-        .expect("the data directory is readable")
-        .map(|e| e.expect("directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    logs.sort();
-    logs
-}
-
-fn stem(path: &Path) -> String {
-    path.file_stem()
-        .expect("a recording has a name")
-        .to_string_lossy()
-        .into_owned()
-}
 
 /// A reference TPV: its time (ns) and mode.
 struct ReferenceTpv {
@@ -298,14 +254,8 @@ fn check(replay: &Replay) -> Result<(), String> {
 
 #[test]
 fn wrong_list_matches_the_readme() {
-    let readme = std::fs::read_to_string(data_dir().join("README.md")).expect("README.md");
-    let marked: BTreeSet<String> = readme
-        .lines()
-        .filter(|l| l.starts_with("| ") && l.contains("WRONG +1024w"))
-        .filter_map(|l| l.split('|').nth(1).map(|c| c.trim().to_string()))
-        .collect();
     let listed: BTreeSet<String> = WRONG_PLUS_1024W.iter().map(|s| s.to_string()).collect();
-    assert_eq!(marked, listed);
+    assert_eq!(readme_wrong_list(), listed);
     // Every recording has its reference.
     for log in recordings() {
         assert!(

@@ -31,30 +31,16 @@
 //! apart (gpsfake `-c 0.02`, as the reference was made).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tt_core::LocalInstant;
 use tt_hw::nmea::{Assembler, Framer, NmeaConfig, Reason, Step, Taken, WeekRollover};
+use tt_tests::recordings::{
+    data_dir, names as recordings, readme_wrong_list, FLOOR_2000, WEEK_ROLLOVER_S, WRONG_PLUS_1024W,
+};
 
-/// 1024 GPS weeks, in seconds.
-const WEEK_ROLLOVER_S: i64 = 619_315_200;
-/// 2000-01-01T00:00:00Z.
-const FLOOR_2000: i64 = 946_684_800;
 const NS: i64 = 1_000_000_000;
 /// gpsfake's pace for the reference: one sentence per 20 ms.
 const LINE_GAP_NS: i64 = 20_000_000;
-
-/// The recordings the README marks "WRONG +1024w" (checked against it in
-/// `wrong_list_matches_the_readme`).
-const WRONG_PLUS_1024W: &[&str] = &[
-    "beidou-bd",
-    "bu353-glonass",
-    "firefly-II",
-    "hp58534a",
-    "mt3339",
-    "neo-m8n",
-    "skytraq",
-    "ublox-lea-4h",
-];
 
 /// A second the source labels and gpsd's output has no time for.
 struct Extra {
@@ -128,33 +114,6 @@ const MISSING: &[Missing] = &[Missing {
           without a fix, which the source does not take, so it has no date until the \
           ZDA of 19:40:58; gpsd dates the GGA from those ZDAs",
 }];
-
-fn data_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/nmea");
-    assert!(
-        dir.join("README.md").exists(),
-        "the NMEA recordings are missing: expected them in {} (the repository's \
-         ../shared/data/nmea)",
-        dir.display()
-    );
-    dir
-}
-
-fn recordings() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(data_dir())
-        .expect("the data directory is readable")
-        .map(|e| e.expect("directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .map(|p| {
-            p.file_stem()
-                .expect("a recording has a name")
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    names.sort();
-    names
-}
 
 /// Days from 1970-01-01 to a civil date (for the test's own conversions).
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
@@ -297,14 +256,8 @@ fn show(second: i64) -> String {
 
 #[test]
 fn wrong_list_matches_the_readme() {
-    let readme = std::fs::read_to_string(data_dir().join("README.md")).expect("README.md");
-    let marked: BTreeSet<String> = readme
-        .lines()
-        .filter(|l| l.starts_with("| ") && l.contains("WRONG +1024w"))
-        .filter_map(|l| l.split('|').nth(1).map(|c| c.trim().to_string()))
-        .collect();
     let listed: BTreeSet<String> = WRONG_PLUS_1024W.iter().map(|s| s.to_string()).collect();
-    assert_eq!(marked, listed);
+    assert_eq!(readme_wrong_list(), listed);
     assert_eq!(recordings().len(), 16, "the README describes 16 recordings");
 }
 
