@@ -3,11 +3,12 @@
 //! answers. True time is this host's CLOCK_REALTIME, which every fake
 //! master reads when it answers.
 
-use std::fs::File;
+mod common;
+
+use common::{Slave, TempDir};
 use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -93,78 +94,6 @@ async fn start_master(behaviour: Behaviour) -> SocketAddr {
             .serve_with_incoming(TcpListenerStream::new(listener)),
     );
     address
-}
-
-/// A directory removed when the test ends, pass or fail.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("timeslave-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("temp dir");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The timeslave process, killed by its PID when the test ends however it
-/// ends.
-struct Slave {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Slave {
-    fn start(config: &Path, log: PathBuf) -> Slave {
-        let child = Command::new(env!("CARGO_BIN_EXE_timeslave"))
-            .arg("--config")
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start timeslave");
-        Slave { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Sends SIGTERM (by PID) and waits up to 10 s for the exit status.
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let sent = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("run kill");
-        assert!(sent.success());
-        for _ in 0..200 {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "timeslave did not stop within 10 s of SIGTERM; log:\n{}",
-            self.log()
-        );
-    }
-}
-
-impl Drop for Slave {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// The slave's status once every member has the verdict wanted, asking at

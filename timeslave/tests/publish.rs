@@ -4,11 +4,12 @@
 //! serve as true time); a clean exit leaves the record unsynchronized; a
 //! restart reuses the file; a killed daemon's record goes void by itself.
 
-use std::fs::File;
+mod common;
+
+use common::{Slave, TempDir};
 use std::net::SocketAddr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -48,76 +49,6 @@ async fn start_master() -> SocketAddr {
             .serve_with_incoming(TcpListenerStream::new(listener)),
     );
     address
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("timeslave-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("temp dir");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The daemon, killed by its PID when the test ends however it ends.
-struct Slave {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Slave {
-    fn start(config: &Path, log: PathBuf) -> Slave {
-        let child = Command::new(env!("CARGO_BIN_EXE_timeslave"))
-            .arg("--config")
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start timeslave");
-        Slave { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn signal(&self, name: &str) {
-        let sent = Command::new("kill")
-            .arg(name)
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("run kill");
-        assert!(sent.success());
-    }
-
-    /// Waits up to 10 s for the exit status.
-    fn wait(&mut self) -> std::process::ExitStatus {
-        for _ in 0..200 {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("timeslave did not exit within 10 s; log:\n{}", self.log());
-    }
-}
-
-impl Drop for Slave {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// `now()` between two CLOCK_REALTIME reads: a synchronized answer must
