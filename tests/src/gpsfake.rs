@@ -44,6 +44,9 @@ impl Gpsfake {
             .arg(port.to_string())
             .args(["-c", SENTENCE_INTERVAL_S])
             .arg(log)
+            // gpsfake puts its gpsd's control socket in the temporary
+            // directory and leaves it behind when stopped: keep it in ours.
+            .env("TMPDIR", dir)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
