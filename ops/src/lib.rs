@@ -4,6 +4,8 @@
 //!   directly over its datagram socket;
 //! - [`prom`]: Prometheus's text format, written by hand, and a strict
 //!   parser of it for tests;
+//! - [`metrics`]: the families both daemons write: the served interval,
+//!   the members of the vote, the process;
 //! - [`http`]: the small HTTP server the metrics are scraped from;
 //! - [`grpc`]: request counts per gRPC method, the health service and
 //!   server reflection;
@@ -18,6 +20,7 @@ pub mod grpc;
 pub mod http;
 pub mod limit;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod prom;
 pub mod tls;

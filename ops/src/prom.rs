@@ -107,6 +107,53 @@ impl Exposition {
         self.sample(name, &[], value);
     }
 
+    /// A family and its samples, one for each `(labels, value)`; a family
+    /// without samples is written too (its HELP and TYPE lines alone).
+    pub fn family_with<'a, L>(
+        &mut self,
+        name: &str,
+        kind: Kind,
+        help: &str,
+        samples: impl IntoIterator<Item = (L, Value)>,
+    ) where
+        L: AsRef<[(&'a str, &'a str)]>,
+    {
+        self.family(name, kind, help);
+        for (labels, value) in samples {
+            self.sample(name, labels.as_ref(), value);
+        }
+    }
+
+    /// A state set: a gauge family with, for each member's `(labels,
+    /// state)`, one sample per state of `states`, labelled `label` with
+    /// the state's `state_name`: 1 for the member's state, 0 for the others.
+    pub fn state_set<'a, L, S>(
+        &mut self,
+        name: &str,
+        help: &str,
+        label: &str,
+        states: &[S],
+        state_name: impl Fn(S) -> String,
+        members: impl IntoIterator<Item = (L, S)>,
+    ) where
+        L: AsRef<[(&'a str, &'a str)]>,
+        S: Copy + PartialEq,
+    {
+        let named: Vec<(S, String)> = states.iter().map(|&s| (s, state_name(s))).collect();
+        self.family(name, Kind::Gauge, help);
+        for (labels, state) in members {
+            for (candidate, candidate_name) in &named {
+                let mut with_state = labels.as_ref().to_vec();
+                with_state.push((label, candidate_name));
+                self.sample(
+                    name,
+                    &with_state,
+                    Value::Int(i64::from(*candidate == state)),
+                );
+            }
+        }
+    }
+
     /// The text written so far.
     pub fn finish(self) -> String {
         self.text
@@ -210,6 +257,19 @@ impl ParsedSample {
             .find(|(label, _)| label == name)
             .map(|(_, value)| value.as_str())
     }
+}
+
+/// The value of the first of `samples` named `name` that carries each
+/// label of `labels`.
+pub fn value_of<'s>(
+    samples: &'s [ParsedSample],
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Option<&'s str> {
+    samples
+        .iter()
+        .find(|s| s.name == name && labels.iter().all(|(k, v)| s.label(k) == Some(*v)))
+        .map(|s| s.value.as_str())
 }
 
 /// Parses an exposition strictly, as a check of what [`Exposition`]

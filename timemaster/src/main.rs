@@ -444,7 +444,7 @@ impl Daemon {
                     let applied = self
                         .reload(&mut config, &mut sources, &mut peer_set, &service)
                         .await;
-                    metrics.count_reload(applied);
+                    metrics.process.count_reload(applied);
                     if let Some(notifier) = &self.notifier {
                         notifier.ready(&status);
                     }

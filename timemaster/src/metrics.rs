@@ -2,18 +2,16 @@
 //! the same judgement a `Now` or `Status` request at that instant makes.
 //!
 //! Per source (labels `source`, `kind`) and per peer (label `peer`):
-//! offset, width and age in seconds, the verdict as a state set, and for
-//! sources the samples accepted and inputs refused. The offset is the
-//! midpoint of the member's interval minus the midpoint of the combined
-//! interval, both carried to the scrape's instant; it exists only while
-//! both do. Figures are written exactly from integer nanoseconds.
+//! offset, width and age in seconds and the verdict as a state set (see
+//! `tt_ops::metrics`), and for sources the samples accepted and inputs
+//! refused.
 
 use crate::peers::Standing;
 use crate::service::View;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tt_core::Interval;
 use tt_ops::grpc::GrpcCounters;
+use tt_ops::metrics::{Member, MemberFamilies, ProcessMetrics, Program};
 use tt_ops::prom::{Exposition, Kind, Value};
 use tt_proto::v1::Verdict;
 
@@ -36,32 +34,43 @@ pub fn verdict_label(verdict: Verdict) -> String {
         .to_ascii_lowercase()
 }
 
+/// The families written per source (labels `source`, `kind`).
+const SOURCES: MemberFamilies = MemberFamilies {
+    prefix: "timemaster_source",
+    offset: "Midpoint of the source's interval minus the combined interval's midpoint.",
+    width: "Width of the source's usable interval carried to now; absent when unusable.",
+    age: "Time since the source's last sample, on the local timebase; absent before one.",
+    verdict: "The source's verdict as a state set: 1 for its verdict, 0 for the others.",
+};
+
+/// The families written per peer (label `peer`).
+const PEERS: MemberFamilies = MemberFamilies {
+    prefix: "timemaster_peer",
+    offset: "Midpoint of the peer's interval minus this master's combined interval's midpoint.",
+    width: "Width of the peer's last answer carried to now; absent when unusable.",
+    age: "Time since the peer's last good answer; absent before one.",
+    verdict: "The peer's verdict as a state set: 1 for its verdict, 0 for the others.",
+};
+
 /// What the metrics count besides the view.
 pub struct MasterMetrics {
-    /// gRPC requests and errors.
-    pub grpc: Arc<GrpcCounters>,
-    started_unix_ns: i64,
-    reloads: AtomicU64,
-    reload_failures: AtomicU64,
+    /// gRPC requests, reloads, the start time.
+    pub process: ProcessMetrics,
 }
 
 impl MasterMetrics {
     /// Metrics of a process that started at `started_unix_ns` (wall clock).
     pub fn new(grpc: Arc<GrpcCounters>, started_unix_ns: i64) -> MasterMetrics {
         MasterMetrics {
-            grpc,
-            started_unix_ns,
-            reloads: AtomicU64::new(0),
-            reload_failures: AtomicU64::new(0),
-        }
-    }
-
-    /// Counts a configuration reload, applied or refused.
-    pub fn count_reload(&self, applied: bool) {
-        if applied {
-            self.reloads.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.reload_failures.fetch_add(1, Ordering::Relaxed);
+            process: ProcessMetrics::new(
+                Program {
+                    prefix: "timemaster",
+                    version: env!("CARGO_PKG_VERSION"),
+                    reload_refusals: "the file did not parse or check",
+                },
+                grpc,
+                started_unix_ns,
+            ),
         }
     }
 
@@ -72,30 +81,13 @@ impl MasterMetrics {
         let outvoted = matches!(view.standing, Standing::Outvoted(_));
         let served = combined.filter(|_| !outvoted);
 
-        out.single(
-            "timemaster_synchronized",
-            Kind::Gauge,
-            "1 while Now answers with an interval, else 0.",
-            Value::Int(i64::from(served.is_some())),
-        );
+        tt_ops::metrics::write_served(&mut out, "timemaster", served);
         out.single(
             "timemaster_out_of_service",
             Kind::Gauge,
             "1 while the peers' agreement excludes this master's interval, else 0.",
             Value::Int(i64::from(outvoted)),
         );
-        out.family(
-            "timemaster_combined_width_seconds",
-            Kind::Gauge,
-            "Width of the interval Now answers with; absent while unsynchronized.",
-        );
-        if let Some(interval) = served {
-            out.sample(
-                "timemaster_combined_width_seconds",
-                &[],
-                Value::Nanos(interval.width_ns()),
-            );
-        }
         out.single(
             "timemaster_quorum_sources",
             Kind::Gauge,
@@ -103,214 +95,65 @@ impl MasterMetrics {
             Value::Count(view.assessment.needed as u64),
         );
 
-        self.write_sources(&mut out, view, combined);
-        self.write_peers(&mut out, view, combined);
+        write_sources(&mut out, view, combined);
+        let peers: Vec<Member<'_, Verdict>> = view
+            .peers
+            .iter()
+            .map(|peer| Member {
+                labels: vec![("peer", peer.address.as_str())],
+                interval: peer.interval,
+                age_ns: peer.age_ns,
+                verdict: peer.verdict,
+            })
+            .collect();
+        tt_ops::metrics::write_members(
+            &mut out,
+            &PEERS,
+            &peers,
+            combined,
+            &VERDICTS,
+            verdict_label,
+        );
 
-        self.grpc.write(&mut out, "timemaster");
-        out.single(
-            "timemaster_config_reloads_total",
-            Kind::Counter,
-            "Configuration reloads (SIGHUP) applied.",
-            Value::Count(self.reloads.load(Ordering::Relaxed)),
-        );
-        out.single(
-            "timemaster_config_reload_failures_total",
-            Kind::Counter,
-            "Configuration reloads refused (the file did not parse or check).",
-            Value::Count(self.reload_failures.load(Ordering::Relaxed)),
-        );
-        out.family(
-            "timemaster_build_info",
-            Kind::Gauge,
-            "The running version, as a label.",
-        );
-        out.sample(
-            "timemaster_build_info",
-            &[("version", env!("CARGO_PKG_VERSION"))],
-            Value::Int(1),
-        );
-        out.single(
-            "process_start_time_seconds",
-            Kind::Gauge,
-            "Start time of the process since the Unix epoch, in seconds.",
-            Value::Nanos(self.started_unix_ns),
-        );
+        self.process.write(&mut out);
         out.finish()
     }
-
-    fn write_sources(&self, out: &mut Exposition, view: &View, combined: Option<Interval>) {
-        let sources = &view.assessment.sources;
-        let label = |i: usize| {
-            [
-                ("source", sources[i].state.name.as_str()),
-                ("kind", sources[i].state.kind),
-            ]
-        };
-        family(
-            out,
-            "timemaster_source_offset_seconds",
-            Kind::Gauge,
-            "Midpoint of the source's interval minus the combined interval's midpoint.",
-        );
-        for (i, judged) in sources.iter().enumerate() {
-            if let Some(offset) = offset_ns(judged.interval, combined) {
-                out.sample(
-                    "timemaster_source_offset_seconds",
-                    &label(i),
-                    Value::Nanos(offset),
-                );
-            }
-        }
-        family(
-            out,
-            "timemaster_source_width_seconds",
-            Kind::Gauge,
-            "Width of the source's usable interval carried to now; absent when unusable.",
-        );
-        for (i, judged) in sources.iter().enumerate() {
-            if let Some(interval) = judged.interval {
-                out.sample(
-                    "timemaster_source_width_seconds",
-                    &label(i),
-                    Value::Nanos(interval.width_ns()),
-                );
-            }
-        }
-        family(
-            out,
-            "timemaster_source_age_seconds",
-            Kind::Gauge,
-            "Time since the source's last sample, on the local timebase; absent before one.",
-        );
-        for (i, judged) in sources.iter().enumerate() {
-            if let Some(age) = judged.age_ns {
-                out.sample(
-                    "timemaster_source_age_seconds",
-                    &label(i),
-                    Value::Nanos(age),
-                );
-            }
-        }
-        family(
-            out,
-            "timemaster_source_verdict",
-            Kind::Gauge,
-            "The source's verdict as a state set: 1 for its verdict, 0 for the others.",
-        );
-        for (i, judged) in sources.iter().enumerate() {
-            for verdict in VERDICTS {
-                let name = verdict_label(verdict);
-                let [source, kind] = label(i);
-                out.sample(
-                    "timemaster_source_verdict",
-                    &[source, kind, ("verdict", &name)],
-                    Value::Int(i64::from(judged.verdict == verdict)),
-                );
-            }
-        }
-        family(
-            out,
-            "timemaster_source_samples_total",
-            Kind::Counter,
-            "Samples the source's driver accepted since it started.",
-        );
-        for (i, judged) in sources.iter().enumerate() {
-            out.sample(
-                "timemaster_source_samples_total",
-                &label(i),
-                Value::Count(judged.state.accepted),
-            );
-        }
-        family(
-            out,
-            "timemaster_source_rejected_total",
-            Kind::Counter,
-            "Inputs the source's driver refused since it started.",
-        );
-        for (i, judged) in sources.iter().enumerate() {
-            out.sample(
-                "timemaster_source_rejected_total",
-                &label(i),
-                Value::Count(judged.state.rejected),
-            );
-        }
-    }
-
-    fn write_peers(&self, out: &mut Exposition, view: &View, combined: Option<Interval>) {
-        family(
-            out,
-            "timemaster_peer_offset_seconds",
-            Kind::Gauge,
-            "Midpoint of the peer's interval minus this master's combined interval's midpoint.",
-        );
-        for peer in &view.peers {
-            if let Some(offset) = offset_ns(peer.interval, combined) {
-                out.sample(
-                    "timemaster_peer_offset_seconds",
-                    &[("peer", &peer.address)],
-                    Value::Nanos(offset),
-                );
-            }
-        }
-        family(
-            out,
-            "timemaster_peer_width_seconds",
-            Kind::Gauge,
-            "Width of the peer's last answer carried to now; absent when unusable.",
-        );
-        for peer in &view.peers {
-            if let Some(interval) = peer.interval {
-                out.sample(
-                    "timemaster_peer_width_seconds",
-                    &[("peer", &peer.address)],
-                    Value::Nanos(interval.width_ns()),
-                );
-            }
-        }
-        family(
-            out,
-            "timemaster_peer_age_seconds",
-            Kind::Gauge,
-            "Time since the peer's last good answer; absent before one.",
-        );
-        for peer in &view.peers {
-            if let Some(age) = peer.age_ns {
-                out.sample(
-                    "timemaster_peer_age_seconds",
-                    &[("peer", &peer.address)],
-                    Value::Nanos(age),
-                );
-            }
-        }
-        family(
-            out,
-            "timemaster_peer_verdict",
-            Kind::Gauge,
-            "The peer's verdict as a state set: 1 for its verdict, 0 for the others.",
-        );
-        for peer in &view.peers {
-            for verdict in VERDICTS {
-                let name = verdict_label(verdict);
-                out.sample(
-                    "timemaster_peer_verdict",
-                    &[("peer", &peer.address), ("verdict", &name)],
-                    Value::Int(i64::from(peer.verdict == verdict)),
-                );
-            }
-        }
-    }
 }
 
-fn family(out: &mut Exposition, name: &str, kind: Kind, help: &str) {
-    out.family(name, kind, help);
-}
-
-/// `member`'s midpoint minus `combined`'s, when both exist (saturating).
-fn offset_ns(member: Option<Interval>, combined: Option<Interval>) -> Option<i64> {
-    let (member, combined) = (member?, combined?);
-    let difference =
-        i128::from(member.midpoint().unix_nanos()) - i128::from(combined.midpoint().unix_nanos());
-    Some(i64::try_from(difference).unwrap_or(if difference < 0 { i64::MIN } else { i64::MAX }))
+/// The source families, and the driver's counts of each source.
+fn write_sources(out: &mut Exposition, view: &View, combined: Option<Interval>) {
+    let sources = &view.assessment.sources;
+    let members: Vec<Member<'_, Verdict>> = sources
+        .iter()
+        .map(|judged| Member {
+            labels: vec![
+                ("source", judged.state.name.as_str()),
+                ("kind", judged.state.kind),
+            ],
+            interval: judged.interval,
+            age_ns: judged.age_ns,
+            verdict: judged.verdict,
+        })
+        .collect();
+    tt_ops::metrics::write_members(out, &SOURCES, &members, combined, &VERDICTS, verdict_label);
+    out.family_with(
+        "timemaster_source_samples_total",
+        Kind::Counter,
+        "Samples the source's driver accepted since it started.",
+        members
+            .iter()
+            .zip(sources)
+            .map(|(member, judged)| (&member.labels, Value::Count(judged.state.accepted))),
+    );
+    out.family_with(
+        "timemaster_source_rejected_total",
+        Kind::Counter,
+        "Inputs the source's driver refused since it started.",
+        members
+            .iter()
+            .zip(sources)
+            .map(|(member, judged)| (&member.labels, Value::Count(judged.state.rejected))),
+    );
 }
 
 #[cfg(test)]

@@ -477,7 +477,7 @@ pub async fn serve(
                     notifier.reloading();
                 }
                 let applied = reloader.reload().await;
-                metrics.count_reload(applied);
+                metrics.process.count_reload(applied);
                 if let Some(notifier) = &notifier {
                     notifier.ready(status.as_deref().unwrap_or("reloaded; no round yet"));
                 }

@@ -1,19 +1,16 @@
 //! The slave's Prometheus metrics: per master (label `master`, its
 //! configured address) the offset, width and age of its last good answer
-//! carried to the scrape's instant, its verdict as a state set, the polls
-//! by outcome, the samples it gave and how many the vote rejected, and a
-//! histogram of poll round trips; the combined interval's width, the sync
-//! state, clock disruptions and the gRPC counts.
-//!
-//! The offset is the midpoint of the master's interval minus the midpoint
-//! of the combined interval; it exists only while both do. Figures are
-//! written exactly from integer nanoseconds.
+//! carried to the scrape's instant and its verdict as a state set (see
+//! `tt_ops::metrics`), the polls by outcome, the samples it gave and how
+//! many the vote rejected, and a histogram of poll round trips; the
+//! combined interval's width, the sync state, clock disruptions and the
+//! gRPC counts.
 
 use crate::combiner::{Combiner, PollOutcome, Verdict};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tt_core::{Interval, LocalInstant};
+use tt_core::LocalInstant;
 use tt_ops::grpc::GrpcCounters;
+use tt_ops::metrics::{Member, MemberFamilies, ProcessMetrics, Program};
 use tt_ops::prom::{Exposition, Histogram, Kind, Value, ROUND_TRIP_BUCKETS_NS};
 
 /// Every verdict, for the state sets.
@@ -31,6 +28,16 @@ const VERDICTS: [Verdict; 7] = [
 pub fn verdict_label(verdict: Verdict) -> String {
     verdict.as_str().replace(' ', "_")
 }
+
+/// The families written per master (label `master`).
+const MASTERS: MemberFamilies = MemberFamilies {
+    prefix: "timeslave_master",
+    offset: "Midpoint of the master's last interval minus the combined interval's midpoint.",
+    width: "Width of the master's last good answer carried to now; absent before one.",
+    age: "Time since the master's last good answer; absent before one.",
+    verdict: "The master's verdict in the last round as a state set: 1 for its verdict, 0 for \
+              the others.",
+};
 
 /// What has been counted for one master.
 #[derive(Clone, Debug)]
@@ -59,12 +66,9 @@ impl MasterCounts {
 /// The slave's counters; the rest of the metrics is read from the
 /// combiner at each scrape.
 pub struct SlaveMetrics {
-    /// gRPC requests and errors, both listeners together.
-    pub grpc: Arc<GrpcCounters>,
-    started_unix_ns: i64,
+    /// gRPC requests (both listeners together), reloads, the start time.
+    pub process: ProcessMetrics,
     masters: Mutex<Vec<MasterCounts>>,
-    reloads: AtomicU64,
-    reload_failures: AtomicU64,
 }
 
 impl SlaveMetrics {
@@ -72,11 +76,16 @@ impl SlaveMetrics {
     /// `started_unix_ns` (wall clock).
     pub fn new(names: &[String], grpc: Arc<GrpcCounters>, started_unix_ns: i64) -> SlaveMetrics {
         SlaveMetrics {
-            grpc,
-            started_unix_ns,
+            process: ProcessMetrics::new(
+                Program {
+                    prefix: "timeslave",
+                    version: env!("CARGO_PKG_VERSION"),
+                    reload_refusals: "the file did not parse, check or resolve",
+                },
+                grpc,
+                started_unix_ns,
+            ),
             masters: Mutex::new(names.iter().map(|n| MasterCounts::new(n)).collect()),
-            reloads: AtomicU64::new(0),
-            reload_failures: AtomicU64::new(0),
         }
     }
 
@@ -102,16 +111,6 @@ impl SlaveMetrics {
                 counts
             })
             .collect();
-    }
-
-    /// Counts a configuration reload, applied or refused.
-    pub fn count_reload(&self, applied: bool) {
-        let counter = if applied {
-            &self.reloads
-        } else {
-            &self.reload_failures
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts the round that just ended at `ended`, with `combiner` as it
@@ -143,28 +142,9 @@ impl SlaveMetrics {
     pub fn render(&self, combiner: &Combiner, at: LocalInstant) -> String {
         let mut out = Exposition::new();
         let combined = combiner.now(at).ok();
-        let members = combiner.members(at);
         let masters = self.lock().clone();
-        let names: Vec<&str> = masters.iter().map(|m| m.name.as_str()).collect();
 
-        out.single(
-            "timeslave_synchronized",
-            Kind::Gauge,
-            "1 while Now answers with an interval, else 0.",
-            Value::Int(i64::from(combined.is_some())),
-        );
-        out.family(
-            "timeslave_combined_width_seconds",
-            Kind::Gauge,
-            "Width of the interval Now answers with; absent while unsynchronized.",
-        );
-        if let Some(interval) = combined {
-            out.sample(
-                "timeslave_combined_width_seconds",
-                &[],
-                Value::Nanos(interval.width_ns()),
-            );
-        }
+        tt_ops::metrics::write_served(&mut out, "timeslave", combined);
         out.single(
             "timeslave_quorum_masters",
             Kind::Gauge,
@@ -178,108 +158,67 @@ impl SlaveMetrics {
             Value::Count(combiner.disruptions()),
         );
 
-        out.family(
-            "timeslave_master_offset_seconds",
-            Kind::Gauge,
-            "Midpoint of the master's last interval minus the combined interval's midpoint.",
+        let members: Vec<Member<'_, Verdict>> = combiner
+            .members(at)
+            .into_iter()
+            .zip(&masters)
+            .map(|(member, counts)| Member {
+                labels: vec![("master", counts.name.as_str())],
+                interval: member.interval,
+                age_ns: (member.age_ns >= 0).then_some(member.age_ns),
+                verdict: member.verdict,
+            })
+            .collect();
+        tt_ops::metrics::write_members(
+            &mut out,
+            &MASTERS,
+            &members,
+            combined,
+            &VERDICTS,
+            verdict_label,
         );
-        for (member, name) in members.iter().zip(&names) {
-            if let Some(offset) = offset_ns(member.interval, combined) {
-                out.sample(
-                    "timeslave_master_offset_seconds",
-                    &[("master", name)],
-                    Value::Nanos(offset),
-                );
-            }
-        }
-        out.family(
-            "timeslave_master_width_seconds",
-            Kind::Gauge,
-            "Width of the master's last good answer carried to now; absent before one.",
-        );
-        for (member, name) in members.iter().zip(&names) {
-            if let Some(interval) = member.interval {
-                out.sample(
-                    "timeslave_master_width_seconds",
-                    &[("master", name)],
-                    Value::Nanos(interval.width_ns()),
-                );
-            }
-        }
-        out.family(
-            "timeslave_master_age_seconds",
-            Kind::Gauge,
-            "Time since the master's last good answer; absent before one.",
-        );
-        for (member, name) in members.iter().zip(&names) {
-            if member.age_ns >= 0 {
-                out.sample(
-                    "timeslave_master_age_seconds",
-                    &[("master", name)],
-                    Value::Nanos(member.age_ns),
-                );
-            }
-        }
-        out.family(
-            "timeslave_master_verdict",
-            Kind::Gauge,
-            "The master's verdict in the last round as a state set: 1 for its verdict, 0 for \
-             the others.",
-        );
-        for (member, name) in members.iter().zip(&names) {
-            for verdict in VERDICTS {
-                let label = verdict_label(verdict);
-                out.sample(
-                    "timeslave_master_verdict",
-                    &[("master", name), ("verdict", &label)],
-                    Value::Int(i64::from(member.verdict == verdict)),
-                );
-            }
-        }
 
-        out.family(
+        out.family_with(
             "timeslave_master_polls_total",
             Kind::Counter,
             "Polls of the master by outcome: answer, unsynchronized (it said so), unreachable \
              (no answer, an error or garbage).",
+            masters.iter().flat_map(|counts| {
+                [
+                    ("answer", counts.answers),
+                    ("unsynchronized", counts.unsynchronized),
+                    ("unreachable", counts.unreachable),
+                ]
+                .map(|(outcome, count)| {
+                    (
+                        [("master", counts.name.as_str()), ("outcome", outcome)],
+                        Value::Count(count),
+                    )
+                })
+            }),
         );
-        for counts in &masters {
-            for (outcome, count) in [
-                ("answer", counts.answers),
-                ("unsynchronized", counts.unsynchronized),
-                ("unreachable", counts.unreachable),
-            ] {
-                out.sample(
-                    "timeslave_master_polls_total",
-                    &[("master", &counts.name), ("outcome", outcome)],
-                    Value::Count(count),
-                );
-            }
-        }
-        out.family(
+        out.family_with(
             "timeslave_master_samples_total",
             Kind::Counter,
             "Synchronized answers the master gave, each a sample for the vote.",
+            masters.iter().map(|counts| {
+                (
+                    [("master", counts.name.as_str())],
+                    Value::Count(counts.answers),
+                )
+            }),
         );
-        for counts in &masters {
-            out.sample(
-                "timeslave_master_samples_total",
-                &[("master", &counts.name)],
-                Value::Count(counts.answers),
-            );
-        }
-        out.family(
+        out.family_with(
             "timeslave_master_rejected_total",
             Kind::Counter,
             "Rounds whose vote rejected the master's answer (falseticker or stale).",
+            masters.iter().map(|counts| {
+                (
+                    [("master", counts.name.as_str())],
+                    Value::Count(counts.rejected),
+                )
+            }),
         );
-        for counts in &masters {
-            out.sample(
-                "timeslave_master_rejected_total",
-                &[("master", &counts.name)],
-                Value::Count(counts.rejected),
-            );
-        }
         out.family(
             "timeslave_poll_round_trip_seconds",
             Kind::Histogram,
@@ -293,45 +232,9 @@ impl SlaveMetrics {
             );
         }
 
-        self.grpc.write(&mut out, "timeslave");
-        out.single(
-            "timeslave_config_reloads_total",
-            Kind::Counter,
-            "Configuration reloads (SIGHUP) applied.",
-            Value::Count(self.reloads.load(Ordering::Relaxed)),
-        );
-        out.single(
-            "timeslave_config_reload_failures_total",
-            Kind::Counter,
-            "Configuration reloads refused (the file did not parse, check or resolve).",
-            Value::Count(self.reload_failures.load(Ordering::Relaxed)),
-        );
-        out.family(
-            "timeslave_build_info",
-            Kind::Gauge,
-            "The running version, as a label.",
-        );
-        out.sample(
-            "timeslave_build_info",
-            &[("version", env!("CARGO_PKG_VERSION"))],
-            Value::Int(1),
-        );
-        out.single(
-            "process_start_time_seconds",
-            Kind::Gauge,
-            "Start time of the process since the Unix epoch, in seconds.",
-            Value::Nanos(self.started_unix_ns),
-        );
+        self.process.write(&mut out);
         out.finish()
     }
-}
-
-/// `member`'s midpoint minus `combined`'s, when both exist (saturating).
-fn offset_ns(member: Option<Interval>, combined: Option<Interval>) -> Option<i64> {
-    let (member, combined) = (member?, combined?);
-    let difference =
-        i128::from(member.midpoint().unix_nanos()) - i128::from(combined.midpoint().unix_nanos());
-    Some(i64::try_from(difference).unwrap_or(if difference < 0 { i64::MIN } else { i64::MAX }))
 }
 
 #[cfg(test)]
@@ -339,14 +242,11 @@ mod tests {
     use super::*;
     use crate::combiner::Limits;
     use std::time::Duration;
-    use tt_core::{Drift, Sample};
+    use tt_core::{Drift, Interval, Sample};
 
     fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<String> {
-        tt_ops::prom::parse(text)
-            .unwrap()
-            .into_iter()
-            .find(|s| s.name == name && labels.iter().all(|(k, v)| s.label(k) == Some(*v)))
-            .map(|s| s.value)
+        let samples = tt_ops::prom::parse(text).unwrap();
+        tt_ops::prom::value_of(&samples, name, labels).map(str::to_string)
     }
 
     #[test]
