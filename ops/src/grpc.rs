@@ -1,16 +1,70 @@
-//! What both daemons add to their gRPC servers: request counts per method
-//! (a tower layer), the standard health service (`grpc.health.v1`) and
-//! server reflection (`grpc.reflection.v1` and `v1alpha`), so that generic
-//! tools such as grpcurl and grpc_health_probe work against them.
+//! The gRPC server both daemons run ([`router`]): the truetime service and
+//! what is added to it: request counts per method (a tower layer), the
+//! standard health service (`grpc.health.v1`) and server reflection
+//! (`grpc.reflection.v1` and `v1alpha`), so that generic tools such as
+//! grpcurl and grpc_health_probe work against them, all within the limits
+//! of [`crate::limit`].
 
+use crate::limit::{
+    RateLimitLayer, CONCURRENCY_PER_CONNECTION, MAX_ANSWER_BYTES, MAX_REQUEST_BYTES,
+    STREAMS_PER_CONNECTION,
+};
 use crate::prom::{Exposition, Kind, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tonic::codegen::http;
 use tonic::codegen::BoxFuture;
+use tonic::transport::server::Router;
+use tonic::transport::{Server, ServerTlsConfig};
+use tonic_health::pb::health_server::{Health, HealthServer};
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
+use tower::layer::util::{Identity, Stack};
+use tt_proto::v1::true_time_server::{TrueTime, TrueTimeServer};
+
+/// The layers around every route, outermost first: the request counts
+/// (which so also count the requests the rate refuses), then the rate.
+pub type Layers = Stack<RateLimitLayer, Stack<CountLayer, Identity>>;
+
+/// A daemon's gRPC server, ready to serve on any number of listeners
+/// (clone it for each; the clones share one rate budget): `service` (the
+/// truetime service), `health` and reflection, at most `requests_per_s`
+/// requests a second, counted into `counters`, with the per-connection
+/// limits and message sizes of [`crate::limit`]; over TLS with `tls`.
+pub fn router<T: TrueTime, H: Health>(
+    tls: Option<&ServerTlsConfig>,
+    requests_per_s: u32,
+    counters: Arc<GrpcCounters>,
+    health: HealthServer<H>,
+    service: Arc<T>,
+) -> Result<Router<Layers>, String> {
+    let mut server = Server::builder()
+        .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
+        .max_concurrent_streams(STREAMS_PER_CONNECTION);
+    if let Some(tls) = tls {
+        server = server
+            .tls_config(tls.clone())
+            .map_err(|e| format!("TLS: {e}"))?;
+    }
+    Ok(server
+        .layer(CountLayer::new(counters))
+        .layer(RateLimitLayer::new(requests_per_s))
+        .add_service(health.max_decoding_message_size(MAX_REQUEST_BYTES))
+        .add_service(
+            reflection_v1(tt_proto::FILE_DESCRIPTOR_SET)
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            reflection_v1alpha(tt_proto::FILE_DESCRIPTOR_SET)
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            TrueTimeServer::from_arc(service)
+                .max_decoding_message_size(MAX_REQUEST_BYTES)
+                .max_encoding_message_size(MAX_ANSWER_BYTES),
+        ))
+}
 
 /// The most distinct methods counted by name; later ones are counted
 /// together under the method `other`, so a client inventing paths cannot

@@ -7,8 +7,11 @@
 //! - [`metrics`]: the families both daemons write: the served interval,
 //!   the members of the vote, the process;
 //! - [`http`]: the small HTTP server the metrics are scraped from;
-//! - [`grpc`]: request counts per gRPC method, the health service and
-//!   server reflection;
+//! - [`grpc`]: the gRPC server both daemons run: request counts per
+//!   method, the health service and server reflection around the truetime
+//!   service;
+//! - [`serve`]: that server on each listener and the metrics endpoint, on
+//!   the serving runtime, until stopped;
 //! - [`logging`]: human or JSON logs with a reloadable level filter;
 //! - [`tls`]: TLS between slaves and masters (rustls), and what its
 //!   failures mean;
@@ -23,6 +26,7 @@ pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod prom;
+pub mod serve;
 pub mod tls;
 
 /// The Unix time of `CLOCK_REALTIME` now, nanoseconds: for

@@ -181,6 +181,72 @@ impl Heartbeat {
     }
 }
 
+/// What a daemon tells systemd over its life, when systemd started it
+/// with `Type=notify`; without a notifier, nothing.
+#[derive(Debug)]
+pub struct Systemd {
+    notifier: Option<Arc<Notifier>>,
+    keep_alive: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Systemd {
+    /// Speaks through `notifier`, if there is one.
+    pub fn new(notifier: Option<Arc<Notifier>>) -> Systemd {
+        Systemd {
+            notifier,
+            keep_alive: None,
+        }
+    }
+
+    /// `READY=1` with `status` once the daemon first serves, and from then
+    /// on, when systemd asks for a watchdog, its keep-alive while
+    /// `heartbeat` beats (see [`keep_alive`]).
+    pub fn started(&mut self, status: &str, heartbeat: &Heartbeat) {
+        let Some(notifier) = &self.notifier else {
+            return;
+        };
+        notifier.ready(status);
+        if let Some(timeout) = watchdog_timeout() {
+            self.keep_alive = Some(tokio::spawn(keep_alive(
+                Arc::clone(notifier),
+                timeout,
+                heartbeat.clone(),
+            )));
+        }
+    }
+
+    /// `READY=1` with `status` again, after a reload.
+    pub fn ready(&self, status: &str) {
+        if let Some(notifier) = &self.notifier {
+            notifier.ready(status);
+        }
+    }
+
+    /// A new status sentence.
+    pub fn status(&self, status: &str) {
+        if let Some(notifier) = &self.notifier {
+            notifier.status(status);
+        }
+    }
+
+    /// `RELOADING=1`, before a reload.
+    pub fn reloading(&self) {
+        if let Some(notifier) = &self.notifier {
+            notifier.reloading();
+        }
+    }
+
+    /// `STOPPING=1`, and no more keep-alives.
+    pub fn stopping(self) {
+        if let Some(notifier) = &self.notifier {
+            notifier.stopping();
+        }
+        if let Some(task) = self.keep_alive {
+            task.abort();
+        }
+    }
+}
+
 /// Sends `WATCHDOG=1` every `timeout / 2` while `heartbeat` beat within
 /// its allowed gap; otherwise it logs once that the loop is stuck and lets
 /// systemd's watchdog fire. Runs until cancelled.
@@ -218,9 +284,10 @@ mod tests {
         String::from_utf8_lossy(&buf[..n]).into_owned()
     }
 
-    #[test]
-    fn messages_reach_a_path_socket() {
-        let dir = std::env::temp_dir().join(format!("tt-ops-notify-{}", std::process::id()));
+    /// A datagram socket at a path in a directory of its own, `name`, and
+    /// a notifier sending to it.
+    fn listening(name: &str) -> (std::path::PathBuf, UnixDatagram, Notifier) {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let path = dir.join("notify.sock");
         let _ = std::fs::remove_file(&path);
@@ -229,6 +296,12 @@ mod tests {
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
         let notifier = Notifier::to(path.to_str().unwrap()).unwrap();
+        (dir, listener, notifier)
+    }
+
+    #[test]
+    fn messages_reach_a_path_socket() {
+        let (dir, listener, notifier) = listening("tt-ops-notify");
         notifier.ready("serving\non two lines");
         assert_eq!(received(&listener), "READY=1\nSTATUS=serving on two lines");
         notifier.watchdog();
@@ -248,6 +321,29 @@ mod tests {
         let notifier = Notifier::to(&format!("@{name}")).unwrap();
         notifier.status("synchronized, 2 sources");
         assert_eq!(received(&listener), "STATUS=synchronized, 2 sources");
+    }
+
+    #[tokio::test]
+    async fn systemd_hears_ready_status_reload_and_stop_in_turn() {
+        let (dir, listener, notifier) = listening("tt-ops-systemd");
+        let mut systemd = Systemd::new(Some(Arc::new(notifier)));
+        systemd.started("unsynchronized", &Heartbeat::new(Duration::from_secs(1)));
+        systemd.status("synchronized");
+        systemd.reloading();
+        systemd.ready("synchronized");
+        systemd.stopping();
+        let heard: Vec<String> = (0..5).map(|_| received(&listener)).collect();
+        assert_eq!(
+            heard,
+            [
+                "READY=1\nSTATUS=unsynchronized",
+                "STATUS=synchronized",
+                "RELOADING=1",
+                "READY=1\nSTATUS=synchronized",
+                "STOPPING=1\nSTATUS=stopping",
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -30,15 +30,13 @@ use timemaster::service::{MasterService, View};
 use timemaster::serving::MasterTls;
 use timemaster::sources::Sources;
 use tokio::signal::unix::{signal, Signal, SignalKind};
-use tokio::sync::watch;
 use tt_clock::Boottime;
 use tt_core::{Drift, NANOS_PER_SEC};
-use tt_ops::grpc::{CountLayer, GrpcCounters, HealthState};
-use tt_ops::limit::{RateLimitLayer, Serving, MAX_ANSWER_BYTES, MAX_REQUEST_BYTES};
+use tt_ops::grpc::{GrpcCounters, HealthState};
 use tt_ops::logging::LogControl;
-use tt_ops::notify::{Heartbeat, Notifier};
+use tt_ops::notify::{Heartbeat, Notifier, Systemd};
+use tt_ops::serve::Servers;
 use tt_ops::tls::ClientTls;
-use tt_proto::v1::true_time_server::TrueTimeServer;
 use tt_proto::v1::Verdict;
 
 /// Serve TT.now() intervals from GPS and clock sources.
@@ -60,10 +58,6 @@ const ASSESS_INTERVAL: Duration = Duration::from_secs(1);
 /// The longest the assessment loop may stall before the watchdog stops
 /// being fed.
 const WATCHDOG_GAP: Duration = Duration::from_secs(10);
-/// How long requests in flight get to finish at shutdown. Answers take
-/// microseconds; a client that keeps its connection open without reading
-/// (a stopped process) is not waited for beyond this.
-const DRAIN_TIMEOUT: Duration = Duration::from_millis(250);
 
 fn main() {
     let args = match Args::try_parse() {
@@ -318,19 +312,7 @@ impl Daemon {
                     config.listen
                 )
             })?;
-        // Time is served even when the metrics cannot be: a port taken by
-        // another program costs the metrics only, and the log says so.
-        let metrics_listener = match config.metrics_address() {
-            Some(address) => match tokio::net::TcpListener::bind(address).await {
-                Ok(listener) => Some(listener),
-                Err(error) => {
-                    tracing::error!(%address, %error, "cannot serve metrics there; serving time \
-                        without metrics (set metrics-listen to a free port, or \"\" for none)");
-                    None
-                }
-            },
-            None => None,
-        };
+        let metrics_listener = tt_ops::serve::bind_metrics(config.metrics_address()).await;
 
         let grpc = GrpcCounters::new();
         let metrics = Arc::new(MasterMetrics::new(
@@ -338,65 +320,25 @@ impl Daemon {
             tt_ops::wall_clock_ns(),
         ));
         let (health, health_server) = HealthState::start().await;
-        let (stop, stopped) = watch::channel(false);
-        let when_stopped = |mut stopped: watch::Receiver<bool>| async move {
-            let _ = stopped.wait_for(|&stop| stop).await;
-        };
         // Requests are served on a thread of their own, within the limits
         // of `timemaster::serving`, so that none can starve the sources.
-        let serving = Serving::start("timemaster-serve").context("cannot start serving")?;
-        let listener = serving
-            .adopt_tcp(listener)
+        let mut servers = Servers::start("timemaster-serve").context("cannot start serving")?;
+        let router = tt_ops::grpc::router(
+            tls.server.as_ref(),
+            config.max_requests_per_s,
+            grpc,
+            health_server,
+            Arc::clone(&service),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+        servers
+            .serve_tcp(router, listener)
             .context("cannot serve from the serving thread")?;
-        let mut server = serving.handle().spawn(
-            tls.server()
-                .map_err(|e| anyhow::anyhow!(e))?
-                .layer(CountLayer::new(grpc))
-                .layer(RateLimitLayer::new(config.max_requests_per_s))
-                .add_service(health_server.max_decoding_message_size(MAX_REQUEST_BYTES))
-                .add_service(
-                    tt_ops::grpc::reflection_v1(tt_proto::FILE_DESCRIPTOR_SET)
-                        .max_decoding_message_size(MAX_REQUEST_BYTES),
-                )
-                .add_service(
-                    tt_ops::grpc::reflection_v1alpha(tt_proto::FILE_DESCRIPTOR_SET)
-                        .max_decoding_message_size(MAX_REQUEST_BYTES),
-                )
-                .add_service(
-                    TrueTimeServer::from_arc(Arc::clone(&service))
-                        .max_decoding_message_size(MAX_REQUEST_BYTES)
-                        .max_encoding_message_size(MAX_ANSWER_BYTES),
-                )
-                .serve_with_incoming_shutdown(
-                    tokio_stream::wrappers::TcpListenerStream::new(listener),
-                    when_stopped(stopped.clone()),
-                ),
-        );
-        // Scrapes are answered on the serving thread too, so that they cannot
-        // take the threads that keep time either.
-        let metrics_server = metrics_listener
-            .and_then(|listener| match serving.adopt_tcp(listener) {
-                Ok(listener) => Some(listener),
-                Err(error) => {
-                    tracing::error!(
-                        %error,
-                        "cannot serve metrics from the serving thread; serving time \
-                         without metrics"
-                    );
-                    None
-                }
-            })
-            .map(|listener| {
-                let service = Arc::clone(&service);
-                let metrics = Arc::clone(&metrics);
-                let render: tt_ops::http::Render =
-                    Arc::new(move || metrics.render(&service.view()));
-                serving.handle().spawn(tt_ops::http::serve(
-                    listener,
-                    render,
-                    when_stopped(stopped.clone()),
-                ))
-            });
+        if let Some(listener) = metrics_listener {
+            let service = Arc::clone(&service);
+            let metrics = Arc::clone(&metrics);
+            servers.serve_metrics(listener, Arc::new(move || metrics.render(&service.view())));
+        }
 
         // The first assessment, then READY: the listener is bound and
         // served, and the status says whether the master is synchronized.
@@ -404,17 +346,8 @@ impl Daemon {
         let (synchronized, mut status) = summary(&service.view());
         health.set(synchronized).await;
         heartbeat.beat();
-        let mut keep_alive = None;
-        if let Some(notifier) = &self.notifier {
-            notifier.ready(&status);
-            if let Some(timeout) = tt_ops::notify::watchdog_timeout() {
-                keep_alive = Some(tokio::spawn(tt_ops::notify::keep_alive(
-                    Arc::clone(notifier),
-                    timeout,
-                    heartbeat.clone(),
-                )));
-            }
-        }
+        let mut systemd = Systemd::new(self.notifier.clone());
+        systemd.started(&status, &heartbeat);
         tracing::info!(listen = %config.listen, metrics_listen = %config.metrics_listen,
             sources = config.sources.len(), max_falsetickers = config.max_falsetickers,
             drift_ppm = config.drift_ppm, transport = tls.describe(&config), %status,
@@ -432,22 +365,16 @@ impl Daemon {
                     heartbeat.beat();
                     if now != status {
                         status = now;
-                        if let Some(notifier) = &self.notifier {
-                            notifier.status(&status);
-                        }
+                        systemd.status(&status);
                     }
                 }
                 _ = signals.hangup.recv() => {
-                    if let Some(notifier) = &self.notifier {
-                        notifier.reloading();
-                    }
+                    systemd.reloading();
                     let applied = self
                         .reload(&mut config, &mut sources, &mut peer_set, &service)
                         .await;
                     metrics.process.count_reload(applied);
-                    if let Some(notifier) = &self.notifier {
-                        notifier.ready(&status);
-                    }
+                    systemd.ready(&status);
                 }
                 _ = signals.terminate.recv() => {
                     tracing::info!("SIGTERM: stopping");
@@ -457,7 +384,7 @@ impl Daemon {
                     tracing::info!("SIGINT: stopping");
                     break None;
                 }
-                ended = &mut server => break Some(match ended {
+                ended = servers.ended() => break Some(match ended {
                     Ok(Ok(())) => anyhow::anyhow!("the gRPC server stopped by itself"),
                     Ok(Err(e)) => anyhow::Error::new(e).context("the gRPC server failed"),
                     Err(e) => anyhow::Error::new(e).context("the gRPC server task failed"),
@@ -465,27 +392,8 @@ impl Daemon {
             }
         };
 
-        if let Some(notifier) = &self.notifier {
-            notifier.stopping();
-        }
-        if let Some(task) = keep_alive {
-            task.abort();
-        }
-        let _ = stop.send(true);
-        if failure.is_none()
-            && tokio::time::timeout(DRAIN_TIMEOUT, &mut server)
-                .await
-                .is_err()
-        {
-            tracing::info!(
-                timeout_ms = DRAIN_TIMEOUT.as_millis(),
-                "connections still open at shutdown were dropped"
-            );
-            server.abort();
-        }
-        if let Some(task) = metrics_server {
-            task.abort();
-        }
+        systemd.stopping();
+        servers.stop().await;
         match failure {
             None => {
                 tracing::info!("timemaster stopped");

@@ -25,23 +25,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
-use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
-use tonic::transport::Server;
 use tt_clock::Boottime;
-use tt_ops::grpc::{CountLayer, GrpcCounters, HealthState};
-use tt_ops::limit::{
-    RateLimitLayer, Serving, CONCURRENCY_PER_CONNECTION, MAX_ANSWER_BYTES, MAX_REQUEST_BYTES,
-    STREAMS_PER_CONNECTION,
-};
+use tt_ops::grpc::{GrpcCounters, HealthState};
 use tt_ops::logging::LogControl;
-use tt_ops::notify::{Heartbeat, Notifier};
+use tt_ops::notify::{Heartbeat, Notifier, Systemd};
+use tt_ops::serve::Servers;
 use tt_ops::tls::ClientTls;
-use tt_proto::v1::true_time_server::TrueTimeServer;
-
-/// How long in-flight requests get to finish at shutdown. Answers take
-/// microseconds; a client that keeps its connection open without reading
-/// (a stopped process) is not waited for beyond this.
-const DRAIN_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// The bound listening sockets, the opened shared-memory record and the
 /// TLS files read.
@@ -91,19 +80,7 @@ pub async fn bind(config: &Config) -> Result<Listeners, String> {
         Some(path) => Some(bind_unix(path)?),
         None => None,
     };
-    // Time is served even when the metrics cannot be: a port taken by
-    // another program costs the metrics only, and the log says so.
-    let metrics = match config.metrics_listen {
-        Some(address) => match TcpListener::bind(address).await {
-            Ok(listener) => Some(listener),
-            Err(error) => {
-                tracing::error!(%address, %error, "cannot serve metrics there; serving time \
-                    without metrics (set metrics-listen to a free port, or \"\" for none)");
-                None
-            }
-        },
-        None => None,
-    };
+    let metrics = tt_ops::serve::bind_metrics(config.metrics_listen).await;
     let publisher = match &config.shm_path {
         Some(path) => Some(Publisher::create(path)?),
         None => None,
@@ -296,70 +273,31 @@ pub async fn serve(
         hooks.clone(),
     );
 
-    let (stop, stopped) = watch::channel(false);
-    let when_stopped = |mut stopped: watch::Receiver<bool>| async move {
-        // Err means the sender is gone, which also means stop.
-        let _ = stopped.wait_for(|&stop| stop).await;
-    };
     let (health, health_server) = HealthState::start().await;
     // Requests are answered on a runtime of their own and within the
     // limits of `tt_ops::limit`, so that no flood of them can hold up a
     // poll round; one rate budget covers both listeners.
-    let serving = Serving::start("timeslave-serve")
+    let mut servers = Servers::start("timeslave-serve")
         .map_err(|e| format!("cannot start the serving thread: {e}"))?;
-    let rate = RateLimitLayer::new(config.max_requests_per_s);
-    let router = || {
-        Server::builder()
-            .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
-            .max_concurrent_streams(STREAMS_PER_CONNECTION)
-            .layer(CountLayer::new(Arc::clone(&grpc)))
-            .layer(rate.clone())
-            .add_service(
-                health_server
-                    .clone()
-                    .max_decoding_message_size(MAX_REQUEST_BYTES),
-            )
-            .add_service(
-                tt_ops::grpc::reflection_v1(tt_proto::FILE_DESCRIPTOR_SET)
-                    .max_decoding_message_size(MAX_REQUEST_BYTES),
-            )
-            .add_service(
-                tt_ops::grpc::reflection_v1alpha(tt_proto::FILE_DESCRIPTOR_SET)
-                    .max_decoding_message_size(MAX_REQUEST_BYTES),
-            )
-            .add_service(
-                TrueTimeServer::from_arc(Arc::clone(&service))
-                    .max_decoding_message_size(MAX_REQUEST_BYTES)
-                    .max_encoding_message_size(MAX_ANSWER_BYTES),
-            )
-    };
-    let mut servers = tokio::task::JoinSet::new();
+    let router = tt_ops::grpc::router(
+        None,
+        config.max_requests_per_s,
+        grpc,
+        health_server,
+        Arc::clone(&service),
+    )?;
     let tcp_address = tcp.as_ref().map(|(_, address)| *address);
     if let Some((listener, _)) = tcp {
-        let listener = serving
-            .adopt_tcp(listener)
+        servers
+            .serve_tcp(router.clone(), listener)
             .map_err(|e| format!("cannot serve TCP from the serving thread: {e}"))?;
-        servers.spawn_on(
-            router().serve_with_incoming_shutdown(
-                TcpListenerStream::new(listener),
-                when_stopped(stopped.clone()),
-            ),
-            serving.handle(),
-        );
     }
     let socket_path = unix.as_ref().map(|u| u.file.path.display().to_string());
     let socket_file = match unix {
         Some(UnixSocket { listener, file }) => {
-            let listener = serving
-                .adopt_unix(listener)
+            servers
+                .serve_unix(router, listener)
                 .map_err(|e| format!("cannot serve the socket from the serving thread: {e}"))?;
-            servers.spawn_on(
-                router().serve_with_incoming_shutdown(
-                    UnixListenerStream::new(listener),
-                    when_stopped(stopped.clone()),
-                ),
-                serving.handle(),
-            );
             Some(file)
         }
         None => None,
@@ -367,33 +305,17 @@ pub async fn serve(
     let metrics_address = metrics_listener
         .as_ref()
         .and_then(|listener| listener.local_addr().ok());
-    // Scrapes are answered on the serving thread too, so that they cannot
-    // take the threads that keep time either.
-    let metrics_server = metrics_listener
-        .and_then(|listener| match serving.adopt_tcp(listener) {
-            Ok(listener) => Some(listener),
-            Err(error) => {
-                tracing::error!(
-                    %error,
-                    "cannot serve metrics from the serving thread; serving time \
-                     without metrics"
-                );
-                None
-            }
-        })
-        .map(|listener| {
-            let combiner = Arc::clone(&combiner);
-            let metrics = Arc::clone(&metrics);
-            let render: tt_ops::http::Render = Arc::new(move || {
+    if let Some(listener) = metrics_listener {
+        let combiner = Arc::clone(&combiner);
+        let metrics = Arc::clone(&metrics);
+        servers.serve_metrics(
+            listener,
+            Arc::new(move || {
                 let combiner = combiner.lock().expect("combiner lock");
                 metrics.render(&combiner, tt_clock::boottime())
-            });
-            serving.handle().spawn(tt_ops::http::serve(
-                listener,
-                render,
-                when_stopped(stopped.clone()),
-            ))
-        });
+            }),
+        );
+    }
     tracing::info!(
         masters = config.masters.len(),
         max_falsetickers = config.max_falsetickers,
@@ -427,8 +349,8 @@ pub async fn serve(
         hooks,
         polling,
     };
+    let mut systemd = Systemd::new(notifier);
     let mut status: Option<String> = None;
-    let mut keep_alive = None;
     let failure = loop {
         let next_hangup = async {
             match hangup.as_mut() {
@@ -438,7 +360,7 @@ pub async fn serve(
         };
         tokio::select! {
             () = &mut shutdown => break None,
-            Some(ended) = servers.join_next() => break Some(match ended {
+            ended = servers.ended() => break Some(match ended {
                 Ok(Ok(())) => "a gRPC server stopped by itself".to_string(),
                 Ok(Err(e)) => format!("the gRPC server failed: {e}"),
                 Err(e) => format!("the gRPC server task failed: {e}"),
@@ -455,63 +377,31 @@ pub async fn serve(
                 if status.as_deref() == Some(now.as_str()) {
                     continue;
                 }
-                if let Some(notifier) = &notifier {
-                    if status.is_none() {
-                        // The first round has ended: ready.
-                        notifier.ready(&now);
-                        if let Some(timeout) = tt_ops::notify::watchdog_timeout() {
-                            keep_alive = Some(tokio::spawn(tt_ops::notify::keep_alive(
-                                Arc::clone(notifier),
-                                timeout,
-                                heartbeat.clone(),
-                            )));
-                        }
-                    } else {
-                        notifier.status(&now);
-                    }
+                if status.is_none() {
+                    // The first round has ended: ready.
+                    systemd.started(&now, &heartbeat);
+                } else {
+                    systemd.status(&now);
                 }
                 status = Some(now);
             }
             Some(()) = next_hangup => {
-                if let Some(notifier) = &notifier {
-                    notifier.reloading();
-                }
+                systemd.reloading();
                 let applied = reloader.reload().await;
                 metrics.process.count_reload(applied);
-                if let Some(notifier) = &notifier {
-                    notifier.ready(status.as_deref().unwrap_or("reloaded; no round yet"));
-                }
+                systemd.ready(status.as_deref().unwrap_or("reloaded; no round yet"));
             }
         }
     };
 
-    if let Some(notifier) = &notifier {
-        notifier.stopping();
-    }
-    if let Some(task) = keep_alive {
-        task.abort();
-    }
+    systemd.stopping();
     // The poll task is stopped first, so that no round can publish after
     // the final unsynchronized record below.
     reloader.polling.stop().await;
     if let Some(publisher) = &publisher {
         publisher.publish(tt_core::shm::Published::Unsynchronized);
     }
-    let _ = stop.send(true);
-    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-        while servers.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        tracing::info!(
-            timeout_ms = DRAIN_TIMEOUT.as_millis(),
-            "connections still open at shutdown were dropped"
-        );
-        servers.abort_all();
-    }
-    if let Some(task) = metrics_server {
-        task.abort();
-    }
+    servers.stop().await;
     drop(socket_file);
     match failure {
         None => {
