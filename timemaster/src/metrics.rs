@@ -6,6 +6,7 @@
 //! `tt_ops::metrics`), and for sources the samples accepted and inputs
 //! refused.
 
+use crate::assess::Judged;
 use crate::peers::Standing;
 use crate::service::View;
 use std::sync::Arc;
@@ -136,30 +137,34 @@ fn write_sources(out: &mut Exposition, view: &View, combined: Option<Interval>) 
         })
         .collect();
     tt_ops::metrics::write_members(out, &SOURCES, &members, combined, &VERDICTS, verdict_label);
-    out.family_with(
-        "timemaster_source_samples_total",
-        Kind::Counter,
-        "Samples the source's driver accepted since it started.",
-        members
+
+    /// A counter family: its name, its help, and one source's count.
+    type Counter = (&'static str, &'static str, fn(&Judged) -> u64);
+    let counts: [Counter; 2] = [
+        (
+            "timemaster_source_samples_total",
+            "Samples the source's driver accepted since it started.",
+            |judged| judged.state.accepted,
+        ),
+        (
+            "timemaster_source_rejected_total",
+            "Inputs the source's driver refused since it started.",
+            |judged| judged.state.rejected,
+        ),
+    ];
+    for (name, help, count) in counts {
+        let samples = members
             .iter()
             .zip(sources)
-            .map(|(member, judged)| (&member.labels, Value::Count(judged.state.accepted))),
-    );
-    out.family_with(
-        "timemaster_source_rejected_total",
-        Kind::Counter,
-        "Inputs the source's driver refused since it started.",
-        members
-            .iter()
-            .zip(sources)
-            .map(|(member, judged)| (&member.labels, Value::Count(judged.state.rejected))),
-    );
+            .map(|(member, judged)| (&member.labels, Value::Count(count(judged))));
+        out.family_with(name, Kind::Counter, help, samples);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::assess::{Assessment, Judged};
+    use crate::assess::Assessment;
     use tt_core::{LocalInstant, Sample, NANOS_PER_SEC};
     use tt_hw::SourceCell;
 

@@ -197,28 +197,27 @@ impl SlaveMetrics {
                 })
             }),
         );
-        out.family_with(
-            "timeslave_master_samples_total",
-            Kind::Counter,
-            "Synchronized answers the master gave, each a sample for the vote.",
-            masters.iter().map(|counts| {
-                (
-                    [("master", counts.name.as_str())],
-                    Value::Count(counts.answers),
-                )
-            }),
-        );
-        out.family_with(
-            "timeslave_master_rejected_total",
-            Kind::Counter,
-            "Rounds whose vote rejected the master's answer (falseticker or stale).",
-            masters.iter().map(|counts| {
-                (
-                    [("master", counts.name.as_str())],
-                    Value::Count(counts.rejected),
-                )
-            }),
-        );
+        /// A counter family: its name, its help, and one master's count.
+        type Counter = (&'static str, &'static str, fn(&MasterCounts) -> u64);
+        let counts: [Counter; 2] = [
+            (
+                "timeslave_master_samples_total",
+                "Synchronized answers the master gave, each a sample for the vote.",
+                |counts| counts.answers,
+            ),
+            (
+                "timeslave_master_rejected_total",
+                "Rounds whose vote rejected the master's answer (falseticker or stale).",
+                |counts| counts.rejected,
+            ),
+        ];
+        for (name, help, count) in counts {
+            let samples = masters.iter().map(|counts| {
+                let labels = [("master", counts.name.as_str())];
+                (labels, Value::Count(count(counts)))
+            });
+            out.family_with(name, Kind::Counter, help, samples);
+        }
         out.family(
             "timeslave_poll_round_trip_seconds",
             Kind::Histogram,
@@ -277,76 +276,52 @@ mod tests {
         metrics.record_round(&combiner, LocalInstant::from_nanos(0));
 
         let text = metrics.render(&combiner, LocalInstant::from_nanos(0));
-        let a = [("master", "a:1")];
-        let c = [("master", "c:3")];
-        assert_eq!(
-            value(&text, "timeslave_synchronized", &[]).as_deref(),
-            Some("1")
-        );
-        // f = 1 of 3: the hull of the points two cover, [200, 300].
-        assert_eq!(
-            value(&text, "timeslave_combined_width_seconds", &[]).as_deref(),
-            Some("0.0000001")
-        );
-        // a's midpoint 200, combined 250.
-        assert_eq!(
-            value(&text, "timeslave_master_offset_seconds", &a).as_deref(),
-            Some("-0.00000005")
-        );
-        assert_eq!(
-            value(
-                &text,
+        let a = ("master", "a:1");
+        let c = ("master", "c:3");
+        type Labels<'a> = &'a [(&'a str, &'a str)];
+        let expected: [(&str, Labels, &str); 10] = [
+            ("timeslave_synchronized", &[], "1"),
+            // f = 1 of 3: the hull of the points two cover, [200, 300].
+            ("timeslave_combined_width_seconds", &[], "0.0000001"),
+            // a's midpoint 200, combined 250.
+            ("timeslave_master_offset_seconds", &[a], "-0.00000005"),
+            (
                 "timeslave_master_verdict",
-                &[c[0], ("verdict", "falseticker")]
-            )
-            .as_deref(),
-            Some("1")
-        );
-        assert_eq!(
-            value(&text, "timeslave_master_rejected_total", &c).as_deref(),
-            Some("2")
-        );
-        assert_eq!(
-            value(
-                &text,
+                &[c, ("verdict", "falseticker")],
+                "1",
+            ),
+            ("timeslave_master_rejected_total", &[c], "2"),
+            (
                 "timeslave_master_polls_total",
-                &[a[0], ("outcome", "answer")]
-            )
-            .as_deref(),
-            Some("1")
-        );
-        assert_eq!(
-            value(
-                &text,
+                &[a, ("outcome", "answer")],
+                "1",
+            ),
+            (
                 "timeslave_master_polls_total",
-                &[a[0], ("outcome", "unreachable")]
-            )
-            .as_deref(),
-            Some("1")
-        );
-        // c answered twice in 700 us: both in the 1 ms bucket, none in 500 us.
-        assert_eq!(
-            value(
-                &text,
+                &[a, ("outcome", "unreachable")],
+                "1",
+            ),
+            // c answered twice in 700 us: both in the 1 ms bucket, none in
+            // 500 us.
+            (
                 "timeslave_poll_round_trip_seconds_bucket",
-                &[c[0], ("le", "0.0005")]
-            )
-            .as_deref(),
-            Some("0")
-        );
-        assert_eq!(
-            value(
-                &text,
+                &[c, ("le", "0.0005")],
+                "0",
+            ),
+            (
                 "timeslave_poll_round_trip_seconds_bucket",
-                &[c[0], ("le", "0.001")]
-            )
-            .as_deref(),
-            Some("2")
-        );
-        assert_eq!(
-            value(&text, "timeslave_poll_round_trip_seconds_sum", &c).as_deref(),
-            Some("0.0014")
-        );
+                &[c, ("le", "0.001")],
+                "2",
+            ),
+            ("timeslave_poll_round_trip_seconds_sum", &[c], "0.0014"),
+        ];
+        for (name, labels, want) in expected {
+            assert_eq!(
+                value(&text, name, labels).as_deref(),
+                Some(want),
+                "{name} {labels:?}"
+            );
+        }
 
         // A reload that keeps c (now first) and adds d.
         let renamed = vec!["c:3".to_string(), "d:4".to_string()];
@@ -354,7 +329,7 @@ mod tests {
         combiner.reconfigure(&[Some(2), None], limits);
         let text = metrics.render(&combiner, LocalInstant::from_nanos(0));
         assert_eq!(
-            value(&text, "timeslave_master_rejected_total", &c).as_deref(),
+            value(&text, "timeslave_master_rejected_total", &[c]).as_deref(),
             Some("2")
         );
         assert_eq!(
@@ -366,6 +341,6 @@ mod tests {
             .as_deref(),
             Some("0")
         );
-        assert_eq!(value(&text, "timeslave_master_samples_total", &a), None);
+        assert_eq!(value(&text, "timeslave_master_samples_total", &[a]), None);
     }
 }
