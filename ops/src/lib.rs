@@ -13,6 +13,8 @@
 //! - [`serve`]: that server on each listener and the metrics endpoint, on
 //!   the serving runtime, until stopped;
 //! - [`logging`]: human or JSON logs with a reloadable level filter;
+//! - [`process`]: the command line, the logger, systemd's socket and the
+//!   runtime a daemon starts with, and the line it prints when it fails;
 //! - [`tls`]: TLS between slaves and masters (rustls), and what its
 //!   failures mean;
 //! - [`limit`]: message sizes, request rates and a runtime of its own for
@@ -25,6 +27,7 @@ pub mod limit;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod process;
 pub mod prom;
 pub mod serve;
 pub mod tls;

@@ -35,6 +35,7 @@ use tt_core::{Drift, NANOS_PER_SEC};
 use tt_ops::grpc::{GrpcCounters, HealthState};
 use tt_ops::logging::LogControl;
 use tt_ops::notify::{Heartbeat, Notifier, Systemd};
+use tt_ops::process::{fail, LogFormatFlag};
 use tt_ops::serve::Servers;
 use tt_ops::tls::ClientTls;
 use tt_proto::v1::Verdict;
@@ -47,9 +48,8 @@ struct Args {
     /// gpsd on 127.0.0.1:2947, served on 127.0.0.1:7371.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// How log lines are written, in place of the file's log-format.
-    #[arg(long, value_name = "FORMAT", value_parser = ["human", "json"])]
-    log_format: Option<String>,
+    #[command(flatten)]
+    log: LogFormatFlag,
 }
 
 /// How often the sources are assessed while nobody asks: health, status
@@ -60,65 +60,26 @@ const ASSESS_INTERVAL: Duration = Duration::from_secs(1);
 const WATCHDOG_GAP: Duration = Duration::from_secs(10);
 
 fn main() {
-    let args = match Args::try_parse() {
-        Ok(args) => args,
-        Err(e) if !e.use_stderr() => e.exit(),
-        Err(e) => {
-            // One line, not clap's usage block: the first line says what
-            // was wrong, `--help` the rest.
-            let first = e.to_string();
-            let first = first.lines().next().unwrap_or("bad arguments");
-            eprintln!(
-                "timemaster: {} (see --help)",
-                first.trim_start_matches("error: ")
-            );
-            std::process::exit(2);
-        }
-    };
+    let args: Args = tt_ops::process::parse_args("timemaster");
     let config = match &args.config {
-        Some(path) => match config::load(path) {
-            Ok(config) => config,
-            Err(e) => {
-                eprintln!("timemaster: {e}");
-                std::process::exit(2);
-            }
-        },
+        Some(path) => config::load(path).unwrap_or_else(|e| fail("timemaster", e, 2)),
         None => Config::default(),
     };
-    let format = match args.log_format.as_deref() {
-        Some("json") => tt_ops::logging::LogFormat::Json,
-        Some(_) => tt_ops::logging::LogFormat::Human,
-        None => match config.log_format {
-            LogFormat::Human => tt_ops::logging::LogFormat::Human,
-            LogFormat::Json => tt_ops::logging::LogFormat::Json,
-        },
-    };
-    let logs = tt_ops::logging::init(format, &config.log_level);
-    let notifier = match Notifier::from_env() {
-        Ok(notifier) => notifier.map(Arc::new),
-        Err(e) => {
-            eprintln!("timemaster: {e}");
-            std::process::exit(1);
-        }
-    };
+    let format = args.log.or(match config.log_format {
+        LogFormat::Human => tt_ops::logging::LogFormat::Human,
+        LogFormat::Json => tt_ops::logging::LogFormat::Json,
+    });
+    let started = tt_ops::process::start("timemaster", format, &config.log_level);
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime starts on any Linux host");
     let daemon = Daemon {
         config_path: args.config,
-        format_from_flag: args.log_format.is_some(),
-        logs,
-        notifier,
+        format_from_flag: args.log.is_set(),
+        logs: started.logs,
+        notifier: started.notifier,
     };
-    let result = runtime.block_on(daemon.serve(config));
-    // Blocking device reads still running are not waited for.
-    runtime.shutdown_timeout(Duration::from_millis(100));
-    if let Err(e) = result {
-        eprintln!("timemaster: {e:#}");
-        std::process::exit(1);
+    // Blocking device reads still running at the end are not waited for.
+    if let Err(e) = started.runtime.run(daemon.serve(config)) {
+        fail("timemaster", format!("{e:#}"), 1);
     }
 }
 
