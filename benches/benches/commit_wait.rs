@@ -8,7 +8,9 @@
 //! `L*` comes from the record the bench wrote
 //! (`tt_client::commit_wait::first_instant_after`); the return instant is
 //! a `CLOCK_BOOTTIME` read right after the call. The percentiles are
-//! printed; criterion then times the call for an instant already past (the
+//! printed, with the spin window the waits learnt, and beside them the
+//! floor: the same spread of instants reached by spinning on the clock
+//! alone. Criterion then times the call for an instant already past (the
 //! cost of a commit-wait that need not wait).
 //!
 //! cargo bench -p tt-benches --bench commit_wait -- --warm-up-time 1 --measurement-time 3
@@ -17,7 +19,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use std::path::PathBuf;
 use timeslave::publish::Publisher;
-use tt_client::commit_wait::first_instant_after;
+use tt_client::commit_wait::{first_instant_after, spin_window_ns};
 use tt_client::TrueTime;
 use tt_core::shm::Published;
 use tt_core::{Drift, Interval, Sample, Timestamp};
@@ -83,11 +85,39 @@ fn commit_wait(c: &mut Criterion) {
     let us = |ns: i64| ns as f64 / 1_000.0;
     println!(
         "commit-wait overshoot over {WAITS} waits: p50 {:.1} us, p90 {:.1} us, p99 {:.1} us, \
-         max {:.1} us",
+         max {:.1} us; spin window learnt {:.1} us",
         us(percentile(&overshoot_ns, 50)),
         us(percentile(&overshoot_ns, 90)),
         us(percentile(&overshoot_ns, 99)),
         us(*overshoot_ns.last().expect("waits ran")),
+        us(spin_window_ns()),
+    );
+
+    // The floor: the same spread of instants, reached by spinning on the
+    // clock from the start (no sleep at all). What this overshoots by is
+    // the time the thread was off its CPU at the instant (interrupts, the
+    // hypervisor), which no way of waiting avoids.
+    let mut floor_ns = Vec::with_capacity(WAITS);
+    for _ in 0..WAITS {
+        spread ^= spread << 13;
+        spread ^= spread >> 7;
+        spread ^= spread << 17;
+        let offset_ns = i64::try_from(spread % 500_000).expect("small");
+        let target = tt_clock::boottime().saturating_add_nanos(offset_ns);
+        let mut read = tt_clock::boottime();
+        while read < target {
+            read = tt_clock::boottime();
+        }
+        floor_ns.push(read.nanos_since(target));
+    }
+    floor_ns.sort_unstable();
+    println!(
+        "spinning on the clock to the same spread of instants: p50 {:.1} us, p90 {:.1} us, \
+         p99 {:.1} us, max {:.1} us",
+        us(percentile(&floor_ns, 50)),
+        us(percentile(&floor_ns, 90)),
+        us(percentile(&floor_ns, 99)),
+        us(*floor_ns.last().expect("spins ran")),
     );
 
     renew(&publisher);

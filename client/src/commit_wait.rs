@@ -30,7 +30,7 @@
 //!
 //! 1. Copy the record, read the clock, compute `now()`; if `earliest > t`,
 //!    return that interval. Otherwise compute `L*` from this copy.
-//! 2. Until `SPIN_WINDOW_NS` before `L*` (at most `MAX_NAP_NS` at a
+//! 2. Until the spin window before `L*` (at most `MAX_NAP_NS` at a
 //!    time), sleep with `clock_nanosleep(CLOCK_BOOTTIME, TIMER_ABSTIME)`:
 //!    an absolute deadline on the very clock the record is stamped with, so
 //!    neither a slow wake-up nor a suspend in between shortens the wait.
@@ -39,8 +39,21 @@
 //!    50 us.
 //! 3. Go back to 1: the record may have been renewed meanwhile (a newer
 //!    sample can move `L*` either way), or gone void (an error).
-//! 4. Within `SPIN_WINDOW_NS` of `L*`, spin on the clock (vDSO reads, no
+//! 4. Within the spin window of `L*`, spin on the clock (vDSO reads, no
 //!    system call) until `L*`, then go back to 1.
+//!
+//! # The spin window
+//!
+//! A sleep ends late by the kernel's and the hypervisor's wake-up latency:
+//! a few microseconds on an idle bare-metal host, 30 to 90 us in the
+//! virtual machines this was measured on, milliseconds when every CPU is
+//! busy. The window must cover that latency for the wait to end close to
+//! `L*`, and every microsecond of it is a microsecond of a CPU spent
+//! spinning. So it is learnt: every sleep measures how late it woke, and
+//! [`WakeLatency`] keeps an estimate of the 99.5th percentile of those
+//! lateness figures for the process. The window is that estimate plus
+//! `SPIN_MARGIN_NS`, kept within `[MIN_SPIN_NS, MAX_SPIN_NS]` so that a
+//! host whose wake-ups take milliseconds spins at most 250 us per wait.
 //!
 //! The only way out with an interval is step 1 with `earliest > t`, on an
 //! interval computed exactly as `now()` computes it: the sleeps decide only
@@ -48,14 +61,24 @@
 
 use crate::shm::RecordMap;
 use crate::truetime::{Backend, TrueTime, TrueTimeError};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tt_core::shm::{interval_from, Published};
 use tt_core::{Drift, Interval, LocalInstant, Sample, Timestamp};
 
-/// How long before `L*` the sleep ends and the spin on the clock begins,
-/// nanoseconds: covers the kernel's wake-up latency once the timer slack
-/// is 1 ns.
-const SPIN_WINDOW_NS: i64 = 40_000;
+/// Added to the learnt wake-up latency to make the spin window,
+/// nanoseconds.
+const SPIN_MARGIN_NS: i64 = 5_000;
+
+/// The shortest spin window, nanoseconds.
+const MIN_SPIN_NS: i64 = 10_000;
+
+/// The longest spin window, nanoseconds: the most CPU a wait spends
+/// spinning, however late the host's wake-ups are.
+const MAX_SPIN_NS: i64 = 250_000;
+
+/// Every sleep's lateness, for the whole process.
+static WAKE_LATENCY: WakeLatency = WakeLatency::new();
 
 /// The longest single sleep, nanoseconds: the record is looked at again at
 /// least this often, so a renewed record is used and a void one noticed.
@@ -124,12 +147,16 @@ fn step(map: &RecordMap, t: Timestamp) -> Result<Step, TrueTimeError> {
     ))
 }
 
-/// Steps 2 and 4: sleep until `SPIN_WINDOW_NS` before `wake`, or, when
+/// Steps 2 and 4: sleep until the spin window before `wake`, or, when
 /// already that close, spin until `wake`.
 fn pause_until(wake: LocalInstant) {
+    let window_ns = WAKE_LATENCY.spin_window_ns();
     let left_ns = wake.nanos_since(tt_clock::boottime());
-    if left_ns > SPIN_WINDOW_NS {
-        sleep::until(wake.saturating_add_nanos(-SPIN_WINDOW_NS));
+    if left_ns > window_ns {
+        let deadline = wake.saturating_add_nanos(-window_ns);
+        if sleep::until(deadline) {
+            WAKE_LATENCY.observe(tt_clock::boottime().nanos_since(deadline));
+        }
         return;
     }
     while tt_clock::boottime() < wake {
@@ -137,12 +164,79 @@ fn pause_until(wake: LocalInstant) {
     }
 }
 
+/// An estimate of the 99.5th percentile of how late this process's sleeps
+/// wake, nanoseconds, kept by the frugal streaming rule (Ma, Muthukrishnan
+/// and Sandler, "Frugal Streaming for Estimating Quantiles", 2013): each
+/// observation above the estimate raises it by `UP_NS`, each one at or
+/// below lowers it by `DOWN_NS`. It settles where raising and lowering
+/// balance, `P(late > estimate) * UP_NS = P(late <= estimate) * DOWN_NS`,
+/// that is at the quantile `q` with `1 - q = DOWN_NS / (UP_NS + DOWN_NS)
+/// = 0.005`. One word, updated without locks by every waiting thread; a
+/// lost update only delays the estimate by one step. It decides only how
+/// long a wait sleeps before it spins, never whether it returns.
+struct WakeLatency {
+    estimate_ns: AtomicI64,
+}
+
+impl WakeLatency {
+    /// Where the estimate starts: above the wake-up latency of a virtual
+    /// machine at rest, so that the first waits of a process already end
+    /// on time; on a quicker host it falls 0.1 us with every sleep.
+    const INITIAL_NS: i64 = 100_000;
+    /// The rise for a sleep that woke later than the estimate.
+    const UP_NS: i64 = 19_900;
+    /// The fall for a sleep that woke no later than the estimate.
+    const DOWN_NS: i64 = 100;
+    /// The estimate's ceiling: far above the longest spin window, low
+    /// enough that a burst of very late wake-ups is forgotten in a few
+    /// hundred sleeps.
+    const CEILING_NS: i64 = 2 * MAX_SPIN_NS;
+
+    /// An estimate at its starting value.
+    const fn new() -> WakeLatency {
+        WakeLatency {
+            estimate_ns: AtomicI64::new(Self::INITIAL_NS),
+        }
+    }
+
+    /// Takes in one sleep that woke `late_ns` after its deadline (a
+    /// negative figure, a sleep cut short by a signal, counts as on time).
+    fn observe(&self, late_ns: i64) {
+        let estimate = self.estimate_ns.load(Ordering::Relaxed);
+        let next = if late_ns > estimate {
+            estimate.saturating_add(Self::UP_NS)
+        } else {
+            estimate.saturating_sub(Self::DOWN_NS)
+        };
+        self.estimate_ns
+            .store(next.clamp(0, Self::CEILING_NS), Ordering::Relaxed);
+    }
+
+    /// The current estimate, nanoseconds.
+    fn estimate_ns(&self) -> i64 {
+        self.estimate_ns.load(Ordering::Relaxed)
+    }
+
+    /// How long before `L*` to stop sleeping and start spinning:
+    /// `clamp(estimate + SPIN_MARGIN_NS, MIN_SPIN_NS, MAX_SPIN_NS)`.
+    fn spin_window_ns(&self) -> i64 {
+        (self.estimate_ns() + SPIN_MARGIN_NS).clamp(MIN_SPIN_NS, MAX_SPIN_NS)
+    }
+}
+
+/// The spin window the process's waits use now, nanoseconds (see the
+/// module documentation): what the commit-wait benchmark reports beside
+/// the overshoot it measured.
+pub fn spin_window_ns() -> i64 {
+    WAKE_LATENCY.spin_window_ns()
+}
+
 impl TrueTime {
     /// Commit-wait: blocks until `now().earliest > t` and returns that
     /// interval. It never returns earlier; it fails if the time service
     /// does (the record turns unsynchronized or void while waiting).
     ///
-    /// On shared memory it sleeps to within `SPIN_WINDOW_NS` of the first
+    /// On shared memory it sleeps to within the spin window of the first
     /// instant it may return and spins the rest (see the module
     /// documentation); over gRPC it sleeps for the distance still to go
     /// (at the 200 ppm planning bound) and asks again.
@@ -223,8 +317,10 @@ mod sleep {
 
     /// Sleeps until `CLOCK_BOOTTIME` reaches `deadline` (or a signal
     /// interrupts; the caller looks at the clock again either way), with
-    /// this thread's timer slack at 1 ns for the duration.
-    pub fn until(deadline: LocalInstant) {
+    /// this thread's timer slack at 1 ns for the duration. True if the
+    /// sleep was `clock_nanosleep`'s and ran to its deadline, so that how
+    /// late it woke says something about the host's wake-ups.
+    pub fn until(deadline: LocalInstant) -> bool {
         let slack = TimerSlack::lowered();
         let nanos = deadline.nanos().max(0);
         let deadline_ts = libc::timespec {
@@ -249,6 +345,7 @@ mod sleep {
             std::thread::sleep(Duration::from_nanos(left_ns.unsigned_abs()));
         }
         drop(slack);
+        rc == 0
     }
 
     /// This thread's timer slack, lowered to 1 ns until dropped.
@@ -369,6 +466,66 @@ mod tests {
             first_instant_after(base, Drift::DEFAULT, Timestamp::from_unix_nanos(i64::MAX)),
             None
         );
+    }
+
+    /// A deterministic stream of lateness figures spread evenly over
+    /// `[0, span_ns)`: its 99.5th percentile is `0.995 * span_ns`.
+    fn even_lateness(count: usize, span_ns: u64) -> impl Iterator<Item = i64> {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        (0..count).map(move |_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            i64::try_from(x % span_ns).unwrap()
+        })
+    }
+
+    #[test]
+    fn the_wake_latency_estimate_settles_at_the_99_5th_percentile() {
+        // Lateness spread evenly over 0 to 400 us: p99.5 = 398 us. The
+        // rule moves by 19.9 us up and 0.1 us down, so it hovers within
+        // about one upward step of the percentile.
+        let latency = WakeLatency::new();
+        for late in even_lateness(200_000, 400_000) {
+            latency.observe(late);
+        }
+        let estimate = latency.estimate_ns();
+        assert!(
+            (378_000..=418_000).contains(&estimate),
+            "estimate {estimate} ns, p99.5 398 us"
+        );
+        assert_eq!(latency.spin_window_ns(), MAX_SPIN_NS);
+        // Spread over 0 to 100 us: p99.5 = 99.5 us, a window in range.
+        let latency = WakeLatency::new();
+        for late in even_lateness(200_000, 100_000) {
+            latency.observe(late);
+        }
+        let estimate = latency.estimate_ns();
+        assert!(
+            (89_500..=109_500).contains(&estimate),
+            "estimate {estimate} ns, p99.5 99.5 us"
+        );
+        assert_eq!(latency.spin_window_ns(), estimate + SPIN_MARGIN_NS);
+    }
+
+    #[test]
+    fn the_spin_window_stays_within_its_bounds() {
+        // Wake-ups always 5 ms late (a host with every CPU busy): the
+        // estimate climbs to its ceiling, the window stops at 250 us.
+        let latency = WakeLatency::new();
+        for _ in 0..1_000 {
+            latency.observe(5_000_000);
+        }
+        assert_eq!(latency.estimate_ns(), WakeLatency::CEILING_NS);
+        assert_eq!(latency.spin_window_ns(), MAX_SPIN_NS);
+        // Then always on time (or cut short by a signal): it falls by
+        // 0.1 us a sleep, to zero after CEILING / DOWN = 5000 sleeps, and
+        // the window to its floor of 10 us.
+        for late in [0, -3_000].into_iter().cycle().take(5_000) {
+            latency.observe(late);
+        }
+        assert_eq!(latency.estimate_ns(), 0);
+        assert_eq!(latency.spin_window_ns(), MIN_SPIN_NS);
     }
 
     #[test]

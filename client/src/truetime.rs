@@ -239,7 +239,7 @@ impl TrueTime {
 
     /// `TT.now()`: an interval that contains true time at some instant
     /// during the call.
-    #[inline]
+    #[inline(always)]
     pub fn now(&self) -> Result<Interval, TrueTimeError> {
         match &*self.backend {
             Backend::Shm(map) => Ok(map.interval_now()?),
@@ -262,7 +262,7 @@ impl TrueTime {
 impl RecordMap {
     /// The record carried to the current instant (see the module
     /// documentation of `truetime`).
-    #[inline]
+    #[inline(always)]
     pub fn interval_now(&self) -> Result<Interval, ShmError> {
         // The record's address and the boot id are fetched before the
         // clock read, so that after it only the record's words are loaded.

@@ -280,7 +280,7 @@ impl SharedRecord {
     /// Only relaxed loads of 8 bytes and fences: Rust guarantees those
     /// (and nothing stronger) to work on memory mapped read-only on 64-bit
     /// targets, which is how clients map the record.
-    #[inline]
+    #[inline(always)]
     fn copy(&self) -> Option<Words> {
         for _ in 0..READ_RETRIES {
             let before = self.sequence.load(Ordering::Relaxed);
@@ -321,7 +321,7 @@ impl SharedRecord {
     /// `now`: the same answer as [`interval_from`] on [`SharedRecord::read`],
     /// with the common case (a good record) checked in one pass over the
     /// copied words, since this runs on every client `now()`.
-    #[inline]
+    #[inline(always)]
     pub fn interval_at(&self, now: LocalInstant, boot: BootId) -> Result<Interval, ShmError> {
         let words = self.copy().ok_or(ShmError::Busy)?;
         let [boot_high, boot_low] = split_boot(boot);
