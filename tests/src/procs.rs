@@ -135,13 +135,46 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A TCP port on 127.0.0.1 that was free a moment ago, for a process the
+/// test starts next to listen on.
+///
+/// The port comes from below the kernel's ephemeral range
+/// (`net.ipv4.ip_local_port_range`), where `connect` never picks the local
+/// end of an outgoing connection: a port from inside that range (as a bind
+/// to port 0 gives) can become the local end of one of the test's own
+/// connections between this check and the process's bind, which then fails
+/// with "address in use". Below the range only explicit binds take ports;
+/// each candidate is tried by binding it, starting at a place that differs
+/// between test processes and moving on with every call.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    const FLOOR: u32 = 10_000;
+    let ceiling = ephemeral_floor().unwrap_or(32_768);
+    if ceiling > FLOOR + 1_000 {
+        let span = ceiling - FLOOR;
+        let start = std::process::id().wrapping_mul(7_919) % span;
+        let call = CALLS.fetch_add(1, Ordering::Relaxed);
+        for step in 0..span {
+            let offset = (start + call.wrapping_mul(101) + step) % span;
+            let port = u16::try_from(FLOOR + offset).expect("below 65536");
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("loopback has free ports");
     listener
         .local_addr()
         .expect("bound socket has an address")
         .port()
+}
+
+/// The lowest port the kernel hands to outgoing connections.
+fn ephemeral_floor() -> Option<u32> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let low: u32 = range.split_whitespace().next()?.parse().ok()?;
+    (low <= 65_535).then_some(low)
 }
 
 /// A fresh directory for one test, removed when dropped.
