@@ -10,8 +10,10 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, EnvFilter, Registry};
 
-/// How log lines are written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How log lines are written: `log-format = "human"` or `"json"` in
+/// either daemon's configuration, or `--log-format` on its command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum LogFormat {
     /// One readable line per event (colours only on a terminal).
     Human,

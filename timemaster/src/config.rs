@@ -81,15 +81,7 @@ pub struct Config {
     pub tls_ca: String,
 }
 
-/// How logs are written.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum LogFormat {
-    /// One readable line per event.
-    Human,
-    /// One JSON object per event.
-    Json,
-}
+pub use tt_ops::logging::LogFormat;
 
 /// One time source.
 #[derive(Clone, Debug, Deserialize, PartialEq)]

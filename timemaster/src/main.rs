@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use timemaster::assess::Rules;
-use timemaster::config::{self, Config, LogFormat};
+use timemaster::config::{self, Config};
 use timemaster::metrics::MasterMetrics;
 use timemaster::peers::{self, PeerRules, PeerTable};
 use timemaster::service::{MasterService, View};
@@ -65,10 +65,7 @@ fn main() {
         Some(path) => config::load(path).unwrap_or_else(|e| fail("timemaster", e, 2)),
         None => Config::default(),
     };
-    let format = args.log.or(match config.log_format {
-        LogFormat::Human => tt_ops::logging::LogFormat::Human,
-        LogFormat::Json => tt_ops::logging::LogFormat::Json,
-    });
+    let format = args.log.or(config.log_format);
     let started = tt_ops::process::start("timemaster", format, &config.log_level);
 
     let daemon = Daemon {

@@ -13,8 +13,7 @@
 
 use crate::config::Config;
 use std::path::Path;
-use tonic::transport::{Server, ServerTlsConfig};
-use tt_ops::limit::{CONCURRENCY_PER_CONNECTION, STREAMS_PER_CONNECTION};
+use tonic::transport::ServerTlsConfig;
 use tt_ops::tls::ClientTls;
 
 /// The master's TLS, read and checked at start-up.
@@ -53,19 +52,6 @@ impl MasterTls {
             None => None,
         };
         Ok(MasterTls { server, peers })
-    }
-
-    /// A server builder with this TLS and the per-connection limits.
-    pub fn server(&self) -> Result<Server, String> {
-        let builder = Server::builder()
-            .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
-            .max_concurrent_streams(STREAMS_PER_CONNECTION);
-        match &self.server {
-            Some(tls) => builder
-                .tls_config(tls.clone())
-                .map_err(|e| format!("TLS: {e}")),
-            None => Ok(builder),
-        }
     }
 
     /// "TLS, clients need a certificate", "TLS" or "plain", for the log.

@@ -40,15 +40,7 @@ use std::time::Duration;
 use toml::Spanned;
 use tt_core::Drift;
 
-/// How log lines are written.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum LogFormat {
-    /// One readable line per event.
-    Human,
-    /// One JSON object per event.
-    Json,
-}
+pub use tt_ops::logging::LogFormat;
 
 /// One configured master.
 #[derive(Clone, Debug, PartialEq, Eq)]

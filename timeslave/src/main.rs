@@ -8,7 +8,7 @@
 
 use clap::Parser;
 use std::path::PathBuf;
-use timeslave::config::{self, LogFormat};
+use timeslave::config;
 use timeslave::daemon;
 use tt_ops::process::{fail, LogFormatFlag};
 
@@ -30,10 +30,7 @@ fn main() {
         None => config::defaults(),
     };
     let config = loaded.unwrap_or_else(|e| fail("timeslave", e, 2));
-    let format = args.log.or(match config.log_format {
-        LogFormat::Human => tt_ops::logging::LogFormat::Human,
-        LogFormat::Json => tt_ops::logging::LogFormat::Json,
-    });
+    let format = args.log.or(config.log_format);
     let started = tt_ops::process::start("timeslave", format, &config.log_level);
 
     // Blocking work still running at the end (a name lookup) is not
