@@ -1,6 +1,13 @@
 //! Polling the masters: one reusable channel per master, one `Now` request
 //! per master per round, all masters at once.
 //!
+//! A poll that gets no answer within the request timeout gives up its
+//! channel: the next round opens a new connection. A path that stalls
+//! (packets dropped, not refused) would otherwise keep the old connection
+//! waiting in TCP's retransmission back-off, which doubles up to two
+//! minutes, and the master would stay silent for that long after the path
+//! came back; a new connection is tried at once each round.
+//!
 //! With `tls-ca` configured every channel is TLS and a master must prove
 //! its name with a certificate from that CA (see `tt_ops::tls`); a master
 //! that cannot is unreachable, with the reason, and gives no time. Answers
@@ -11,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinSet;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, Endpoint};
 use tracing::Instrument;
 use tt_core::{round_trip, Drift, LocalInstant};
 use tt_ops::limit::{MAX_NOW_ANSWER_BYTES, MAX_REQUEST_BYTES};
@@ -25,7 +32,10 @@ use tt_proto::NowAnswer;
 pub struct Master {
     /// The configured address, its name in status and logs.
     pub name: String,
-    /// The channel, or why none could be made (every poll reports it).
+    /// Where the channel connects, or why it cannot (every poll reports
+    /// it).
+    endpoint: Result<Endpoint, String>,
+    /// The channel, made from `endpoint`, renewed after a timeout.
     client: Result<TrueTimeClient<Channel>, String>,
     /// Whether the channel is plain HTTP/2 (no `tls-ca`).
     plain: bool,
@@ -46,17 +56,35 @@ impl Master {
         tls: Option<&ClientTls>,
     ) -> Master {
         let server_name = tt_ops::tls::server_name(authority);
-        let client = tt_ops::tls::endpoint(address, server_name, tls).map(|endpoint| {
-            TrueTimeClient::new(endpoint.connect_timeout(request_timeout).connect_lazy())
-                .max_decoding_message_size(MAX_NOW_ANSWER_BYTES)
-                .max_encoding_message_size(MAX_REQUEST_BYTES)
-        });
+        let endpoint = tt_ops::tls::endpoint(address, server_name, tls)
+            .map(|endpoint| endpoint.connect_timeout(request_timeout));
         Master {
             name,
-            client,
+            client: endpoint.as_ref().map(channel).map_err(Clone::clone),
+            endpoint,
             plain: tls.is_none(),
         }
     }
+
+    /// Drops the channel for a new one on a new connection, made when it
+    /// is first used.
+    fn renew(&mut self) {
+        self.client = self.endpoint.as_ref().map(channel).map_err(Clone::clone);
+    }
+}
+
+/// A client on a channel to `endpoint` that connects on first use.
+fn channel(endpoint: &Endpoint) -> TrueTimeClient<Channel> {
+    TrueTimeClient::new(endpoint.connect_lazy())
+        .max_decoding_message_size(MAX_NOW_ANSWER_BYTES)
+        .max_encoding_message_size(MAX_REQUEST_BYTES)
+}
+
+/// What one poll gave, and whether it ran out of time (its channel is then
+/// renewed).
+struct Polled {
+    outcome: PollOutcome,
+    timed_out: bool,
 }
 
 /// Asks `client` for its interval once.
@@ -71,19 +99,46 @@ pub async fn poll_once(
     request_timeout: Duration,
     drift: Drift,
 ) -> PollOutcome {
+    poll_timed(client, request_timeout, drift).await.outcome
+}
+
+/// [`poll_once`], saying whether the request timed out.
+async fn poll_timed(
+    client: &mut TrueTimeClient<Channel>,
+    request_timeout: Duration,
+    drift: Drift,
+) -> Polled {
     let sent = tt_clock::boottime();
     let reply = tokio::time::timeout(request_timeout, client.now(NowRequest {})).await;
     let received = tt_clock::boottime();
-
-    let response = match reply {
+    let outcome = match reply {
         Err(_) => {
-            return PollOutcome::Unreachable(format!(
-                "no answer within {} ms",
-                request_timeout.as_millis()
-            ))
+            return Polled {
+                outcome: PollOutcome::Unreachable(format!(
+                    "no answer within {} ms; the next poll opens a new connection",
+                    request_timeout.as_millis()
+                )),
+                timed_out: true,
+            }
         }
-        Ok(Err(status)) => return PollOutcome::Unreachable(describe_status(&status)),
-        Ok(Ok(response)) => response.into_inner(),
+        Ok(reply) => answer_outcome(reply, sent, received, drift),
+    };
+    Polled {
+        outcome,
+        timed_out: false,
+    }
+}
+
+/// The outcome of a reply that came within the timeout.
+fn answer_outcome(
+    reply: Result<tonic::Response<tt_proto::v1::NowResponse>, tonic::Status>,
+    sent: LocalInstant,
+    received: LocalInstant,
+    drift: Drift,
+) -> PollOutcome {
+    let response = match reply {
+        Err(status) => return PollOutcome::Unreachable(describe_status(&status)),
+        Ok(response) => response.into_inner(),
     };
     match response.check() {
         Ok(NowAnswer::Synchronized(interval)) => PollOutcome::Answer {
@@ -120,7 +175,7 @@ fn describe_status(status: &tonic::Status) -> String {
 /// `after_round` sees the combiner (still locked) and the local instant
 /// the round ended at. Runs until cancelled.
 pub async fn run(
-    masters: Vec<Master>,
+    mut masters: Vec<Master>,
     combiner: Arc<Mutex<Combiner>>,
     poll_interval: Duration,
     request_timeout: Duration,
@@ -139,9 +194,12 @@ pub async fn run(
             let span = tracing::info_span!("master", address = %master.name);
             round.spawn(
                 async move {
-                    let outcome = match client {
-                        Ok(mut client) => poll_once(&mut client, request_timeout, drift).await,
-                        Err(error) => PollOutcome::Unreachable(error),
+                    let Polled { outcome, timed_out } = match client {
+                        Ok(mut client) => poll_timed(&mut client, request_timeout, drift).await,
+                        Err(error) => Polled {
+                            outcome: PollOutcome::Unreachable(error),
+                            timed_out: false,
+                        },
                     };
                     // A master serving TLS to a slave polling in the clear
                     // only shows as a broken connection: say what it may be.
@@ -155,7 +213,7 @@ pub async fn run(
                         other => other,
                     };
                     log_outcome(&outcome);
-                    (index, outcome)
+                    (index, outcome, timed_out)
                 }
                 .instrument(span),
             );
@@ -164,8 +222,13 @@ pub async fn run(
         while let Some(joined) = round.join_next().await {
             // A poll task only ends by returning; a panic in one would be a
             // bug, and leaves that master with no outcome this round.
-            if let Ok(outcome) = joined {
-                outcomes.push(outcome);
+            if let Ok((index, outcome, timed_out)) = joined {
+                if timed_out {
+                    if let Some(master) = masters.get_mut(index) {
+                        master.renew();
+                    }
+                }
+                outcomes.push((index, outcome));
             }
         }
 

@@ -34,17 +34,31 @@ enum Behaviour {
     Unsynchronized,
     /// Accepts the request and sleeps far past any timeout.
     Silent,
+    /// Silent on the first connection a slave makes (a path that stalled
+    /// with that connection open), honest on every later one.
+    StalledConnection,
 }
 
 struct FakeMaster {
     behaviour: Behaviour,
     answers: AtomicU64,
+    /// For `StalledConnection`: the peer address of the first connection.
+    first_peer: std::sync::Mutex<Option<SocketAddr>>,
 }
 
 #[tonic::async_trait]
 impl TrueTime for FakeMaster {
-    async fn now(&self, _: Request<NowRequest>) -> Result<Response<NowResponse>, Status> {
+    async fn now(&self, request: Request<NowRequest>) -> Result<Response<NowResponse>, Status> {
         let count = self.answers.fetch_add(1, Ordering::SeqCst);
+        let peer = request
+            .remote_addr()
+            .expect("TCP requests have a peer address");
+        let on_first_connection = *self
+            .first_peer
+            .lock()
+            .expect("peer lock")
+            .get_or_insert(peer)
+            == peer;
         let realtime = tt_clock::realtime_ns();
         let around = |centre: i64| {
             Interval::from_unix_nanos(centre - HALF_WIDTH_NS, centre + HALF_WIDTH_NS)
@@ -70,6 +84,11 @@ impl TrueTime for FakeMaster {
                 tokio::time::sleep(Duration::from_secs(60)).await;
                 NowResponse::unsynchronized("woke up")
             }
+            Behaviour::StalledConnection if on_first_connection => {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                NowResponse::unsynchronized("woke up")
+            }
+            Behaviour::StalledConnection => NowResponse::synchronized(around(realtime)),
         };
         Ok(Response::new(answer))
     }
@@ -87,6 +106,7 @@ async fn start_master(behaviour: Behaviour) -> SocketAddr {
     let master = FakeMaster {
         behaviour,
         answers: AtomicU64::new(0),
+        first_peer: std::sync::Mutex::new(None),
     };
     tokio::spawn(
         tonic::transport::Server::builder()
@@ -246,7 +266,10 @@ async fn serves_from_the_honest_masters_and_marks_the_others() {
         "{}",
         status.members[5].detail
     );
-    assert_eq!(status.members[6].detail, "no answer within 200 ms");
+    assert_eq!(
+        status.members[6].detail,
+        "no answer within 200 ms; the next poll opens a new connection"
+    );
     let combined = status.combined.expect("combined");
     assert_eq!(combined.status, SyncStatus::Synchronized as i32);
 
@@ -273,4 +296,51 @@ async fn serves_from_the_honest_masters_and_marks_the_others() {
     let log = slave.log();
     assert!(log.contains("synchronized"), "{log}");
     assert!(log.contains("falseticker"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_silent_on_one_connection_is_asked_again_on_a_new_one() {
+    // The third master holds every request of the first connection the
+    // slave opens, as a path that stalls with a connection open does, and
+    // answers on any other. Kept on that connection the slave would never
+    // hear from it again; with a new connection after each timeout it
+    // joins the majority within a few rounds.
+    let dir = TempDir::new("stalled");
+    let mut addresses = Vec::new();
+    for behaviour in [
+        Behaviour::Honest,
+        Behaviour::Honest,
+        Behaviour::StalledConnection,
+    ] {
+        addresses.push(start_master(behaviour).await);
+    }
+    let socket = dir.0.join("slave.sock");
+    let masters: Vec<String> = addresses.iter().map(|a| format!("\"{a}\"")).collect();
+    let config = dir.0.join("timeslave.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "masters = [{}]\nmax-falsetickers = 1\npoll-interval-ms = 250\n\
+             request-timeout-ms = 200\nlisten = \"\"\nsocket = \"{}\"\nshm-path = \"\"\n\
+             metrics-listen = \"\"\n",
+            masters.join(", "),
+            socket.display(),
+        ),
+    )
+    .expect("write config");
+    let mut slave = Slave::start(&config, dir.0.join("slave.log"));
+    let mut client = connect_when_up(&socket, &mut slave).await;
+    wait_for_verdicts(
+        &mut client,
+        &[
+            Verdict::InMajority,
+            Verdict::InMajority,
+            Verdict::InMajority,
+        ],
+        &slave,
+    )
+    .await;
+    let log = slave.log();
+    let exit = slave.terminate();
+    assert!(exit.success(), "exit {exit}; log:\n{log}");
 }
