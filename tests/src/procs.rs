@@ -97,6 +97,8 @@ pub mod libc_signal {
         Stop,
         /// SIGCONT.
         Cont,
+        /// SIGHUP.
+        Hup,
     }
 
     /// Sends `signal` to `pid` with kill(1): the process is one this test
@@ -106,6 +108,7 @@ pub mod libc_signal {
             Signal::Term => "-TERM",
             Signal::Stop => "-STOP",
             Signal::Cont => "-CONT",
+            Signal::Hup => "-HUP",
         };
         let _ = std::process::Command::new("kill")
             .args([name, &pid.to_string()])

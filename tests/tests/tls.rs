@@ -11,6 +11,8 @@
 //! - A slave that polls in the clear, one without a client certificate and
 //!   one whose certificate comes from the rogue CA all get no time from a
 //!   master that requires a certificate, each with a reason that says why.
+//!   The last one's certificate is then renewed in place from the right CA
+//!   and, after SIGHUP, it gets the master's time without a restart.
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -493,4 +495,29 @@ fn clients_without_a_trusted_certificate_get_no_time() {
         );
         assert!(matches!(client.now(), Ok(NowAnswer::Unsynchronized(_))));
     }
+
+    // The impostor's certificate is replaced, at the same paths, by one
+    // the master's CA issued, and the slave is sent SIGHUP: it reads the
+    // files again and gets the master's time, without a restart.
+    let renewed = ca.issue(path, "renewed", &["renewed.truetime.test"]);
+    std::fs::copy(&renewed.cert, &forged.cert).expect("certificate replaced");
+    std::fs::copy(&renewed.key, &forged.key).expect("key replaced");
+    let pid_before = impostor.pid();
+    impostor.signal(tt_tests::procs::libc_signal::Signal::Hup);
+    let mut client = connect(&impostor_at);
+    let answered = wait_for(Duration::from_secs(20), || {
+        let m = member(&mut client, &address)?;
+        (m.verdict == Verdict::InMajority as i32).then_some(())
+    });
+    impostor.assert_running();
+    assert_eq!(impostor.pid(), pid_before);
+    assert!(
+        answered.is_some(),
+        "after its certificate was renewed and SIGHUP, the slave still got no time: {:?}\n\
+         its log:\n{}",
+        member(&mut client, &address),
+        impostor.log()
+    );
+    assert!(impostor.log().contains("SIGHUP: configuration reloaded"));
+    assert!(holds_host_clock(&mut client));
 }

@@ -48,21 +48,29 @@ struct UnixSocket {
     file: SocketFile,
 }
 
+/// Reads the TLS files of `config` (the CA, and the slave's certificate
+/// and key when given), at start and at every reload; `None` without
+/// `tls-ca`.
+pub fn load_tls(config: &Config) -> Result<Option<ClientTls>, String> {
+    let Some(files) = &config.tls else {
+        return Ok(None);
+    };
+    ClientTls::load(
+        &files.ca,
+        files
+            .identity
+            .as_ref()
+            .map(|(cert, key)| (cert.as_path(), key.as_path())),
+    )
+    .map(Some)
+}
+
 /// Binds the TCP address and the Unix socket the configuration asks for,
 /// then opens the shared-memory record (see [`crate::publish`]). The error
 /// is one line naming the address or path and what to do.
 pub async fn bind(config: &Config) -> Result<Listeners, String> {
     // First, so that a broken TLS setup binds and creates nothing.
-    let tls = match &config.tls {
-        Some(files) => Some(ClientTls::load(
-            &files.ca,
-            files
-                .identity
-                .as_ref()
-                .map(|(cert, key)| (cert.as_path(), key.as_path())),
-        )?),
-        None => None,
-    };
+    let tls = load_tls(config)?;
     let tcp = match config.listen {
         Some(address) => {
             let listener = TcpListener::bind(address).await.map_err(|e| {

@@ -1,17 +1,20 @@
 //! The poll task, and what SIGHUP does to it.
 //!
-//! A reload re-reads the configuration file and resolves its masters.
-//! Then `masters`, `max-falsetickers`, `poll-interval-ms`,
-//! `request-timeout-ms`, `drift-ppm`, `max-holdover-s` and `log-level`
-//! take effect at once: the poll task is stopped between rounds, the
-//! combiner takes the new masters and limits keeping its combined sample
-//! (and each master still configured keeps its last answer, verdict,
-//! counters and connection), and polling starts again. The shared-memory
-//! record is not touched by the reload; the next round renews it. `listen`,
-//! `socket`, `shm-path`, `metrics-listen`, `log-format`,
-//! `max-requests-per-s` and the TLS keys need a restart: a reload that
-//! changes them says so in the log. A file that does not
-//! parse, or masters that do not resolve, change nothing.
+//! A reload re-reads the configuration file, resolves its masters and
+//! re-reads the TLS files it names (so a renewed certificate, key or CA is
+//! taken in by SIGHUP). Then `masters`, `max-falsetickers`,
+//! `poll-interval-ms`, `request-timeout-ms`, `drift-ppm`, `max-holdover-s`,
+//! `log-level` and the `tls-*` keys take effect at once: the poll task is
+//! stopped between rounds, the combiner takes the new masters and limits
+//! keeping its combined sample (and each master still configured keeps its
+//! last answer, verdict and counters, and, without TLS, its connection;
+//! with TLS every master gets a new connection made with the files just
+//! read), and polling starts again. The shared-memory record is not
+//! touched by the reload; the next round renews it. `listen`, `socket`,
+//! `shm-path`, `metrics-listen`, `log-format` and `max-requests-per-s`
+//! need a restart: a reload that changes them says so in the log. A file
+//! that does not parse, masters that do not resolve, or TLS files that do
+//! not load change nothing.
 
 use crate::combiner::{Combiner, Limits};
 use crate::config::{self, Config};
@@ -47,7 +50,7 @@ pub struct RoundHooks {
 /// The running poll task and the masters it polls.
 pub struct Polling {
     masters: Vec<Master>,
-    /// TLS toward the masters, as loaded at start-up.
+    /// TLS toward the masters, as last loaded.
     tls: Option<ClientTls>,
     task: JoinHandle<()>,
 }
@@ -161,10 +164,22 @@ impl Reloader {
             }
         };
 
+        let tls = match crate::daemon::load_tls(&new) {
+            Ok(tls) => tls,
+            Err(error) => {
+                tracing::error!(%error, "SIGHUP: configuration not reloaded; still running on the previous one");
+                return false;
+            }
+        };
+
         self.polling.stop().await;
         let kept = kept_masters(&self.addresses, &addresses);
         let names: Vec<String> = new.masters.iter().map(|m| m.name.clone()).collect();
-        let same_timeout = new.request_timeout == self.config.request_timeout;
+        // A connection is kept only if nothing it was made with changed;
+        // with TLS, the files may have changed under the same names.
+        let same_channel = new.request_timeout == self.config.request_timeout
+            && tls.is_none()
+            && self.polling.tls.is_none();
         let masters: Vec<Master> = new
             .masters
             .iter()
@@ -172,7 +187,7 @@ impl Reloader {
             .zip(&kept)
             .map(|((master, &address), kept)| match kept {
                 // The same master keeps its connection.
-                Some(index) if same_timeout => {
+                Some(index) if same_channel => {
                     let mut same = self.polling.masters[*index].clone();
                     same.name = master.name.clone();
                     same
@@ -182,7 +197,7 @@ impl Reloader {
                     &master.authority,
                     address,
                     new.request_timeout,
-                    self.polling.tls.as_ref(),
+                    tls.as_ref(),
                 ),
             })
             .collect();
@@ -202,7 +217,7 @@ impl Reloader {
         }
         self.polling = Polling::with(
             masters,
-            self.polling.tls.clone(),
+            tls,
             &new,
             Arc::clone(&self.combiner),
             self.hooks.clone(),
@@ -223,9 +238,6 @@ impl Reloader {
         }
         if new.log_format != self.config.log_format && !self.format_from_flag {
             need_restart.push("log-format");
-        }
-        if new.tls != self.config.tls {
-            need_restart.push("tls-ca, tls-cert, tls-key");
         }
         if new.max_requests_per_s != self.config.max_requests_per_s {
             need_restart.push("max-requests-per-s");
@@ -249,7 +261,6 @@ impl Reloader {
             shm_path: self.config.shm_path.clone(),
             metrics_listen: self.config.metrics_listen,
             log_format: self.config.log_format,
-            tls: self.config.tls.clone(),
             max_requests_per_s: self.config.max_requests_per_s,
             ..new
         };
