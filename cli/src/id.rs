@@ -144,26 +144,17 @@ fn new_ids(args: &NewArgs, address: Option<&str>, socket: &str, json: bool) -> R
     }?;
 
     let mut out = Output::new(json);
-    let mut last = None;
     let mut remaining = args.count;
     while remaining > 0 && out.open {
         let chunk = remaining.min(CHUNK);
         let ids = generator.next_ids(chunk as usize)?;
-        last = ids.last().copied().or(last);
         out.ids(&ids, args.ordered)?;
         remaining -= chunk;
     }
     out.finish()?;
-
-    // Ordered ids waited already; plain ones wait once, for the last.
-    if let (false, Some(last)) = (args.ordered, last) {
-        let unix_ms = decode(last, args.epoch_ms).unix_ms;
-        let end_ns = (i128::from(unix_ms) + 1) * 1_000_000 - 1;
-        let end = Timestamp::from_unix_nanos(i64::try_from(end_ns).unwrap_or(i64::MAX));
-        source
-            .wait_until_after(end)
-            .map_err(|e| Failure::from(IdError::Time(e)))?;
-    }
+    // True time past the last id's millisecond, or an error saying that
+    // could not be made sure of.
+    generator.retire()?;
     Ok(())
 }
 

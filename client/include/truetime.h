@@ -132,7 +132,16 @@ int tt_ids_new(const tt_truetime *tt, uint16_t worker, int64_t epoch_ms, int ord
 /* The next id: larger than every id this generator made before. */
 int tt_ids_next(const tt_ids *ids, uint64_t *out);
 
-/* Releases a generator; NULL is ignored. */
+/* Waits until true time is past the millisecond of every id this generator
+ * made, so that a generator made afterwards for the same worker, in this or
+ * another process, repeats none of them. TT_OK, or the time service's
+ * failure when no such promise can be made. */
+int tt_ids_retire(const tt_ids *ids);
+
+/* Releases a generator, first waiting as tt_ids_retire does (up to the
+ * interval's width plus the ids' run-ahead, at most about 1 s; a failure of
+ * that wait is not reported: call tt_ids_retire first to see it). NULL is
+ * ignored. */
 void tt_ids_free(tt_ids *ids);
 
 /* The name of a status code ("TT_OK", "TT_ERR_VOID", ...) or "unknown": a

@@ -413,7 +413,29 @@ pub unsafe extern "C" fn tt_ids_next(ids: *const TtIds, out: *mut u64) -> c_int 
     })
 }
 
-/// Releases a generator from [`tt_ids_new`]; NULL is ignored.
+/// Waits until true time is past the millisecond of every id this
+/// generator made, so that a generator made afterwards for the same worker
+/// (in any process) repeats none of them: `TT_OK`, or the time service's
+/// failure, when no such promise can be made. See `tt_client::ids`.
+///
+/// # Safety
+///
+/// `ids` is NULL or a live generator from `tt_ids_new`.
+#[no_mangle]
+pub unsafe extern "C" fn tt_ids_retire(ids: *const TtIds) -> c_int {
+    guarded(|| {
+        if ids.is_null() {
+            return Err(null("ids"));
+        }
+        // SAFETY: not NULL; live per the contract.
+        let generator = &unsafe { &*ids }.generator;
+        generator.retire().map_err(|e| id_failure(&e))
+    })
+}
+
+/// Releases a generator from [`tt_ids_new`], first waiting as
+/// [`tt_ids_retire`] does (a failure of that wait cannot be reported here);
+/// NULL is ignored.
 ///
 /// # Safety
 ///

@@ -82,6 +82,23 @@
 //! the read changes nothing about uniqueness or order: those come from the
 //! counter alone, never from the source.
 //!
+//! # One worker, one generator after another
+//!
+//! Ids of a plain generator may carry a millisecond true time has not yet
+//! reached (they follow `latest`, and run ahead when asked for quickly). A
+//! later generator with the same worker, in this process or another,
+//! starts from its own first reading, which may lie before them: it would
+//! repeat them. So a generator that is dropped waits until its source says
+//! true time is past the last millisecond it reserved
+//! ([`SnowflakeGenerator::retire`]): `earliest > end(m)`. After that every
+//! reading anywhere has `latest >= earliest > end(m)`, so every later id
+//! carries a later millisecond. The wait is at most the interval's width
+//! plus the run-ahead (1 s at most by default; none if no id was made, or
+//! in ordered mode, where every id waited already). A process killed before
+//! its generator is dropped cannot wait: a generator started in its place
+//! should then wait out the run-ahead allowance first, or take another
+//! worker id.
+//!
 //! # Ordered mode
 //!
 //! An ordered generator ([`SnowflakeGenerator::ordered`]) hands out an id
@@ -563,6 +580,36 @@ impl SnowflakeGenerator {
         i64::try_from(end).unwrap_or(i64::MAX)
     }
 
+    /// Returns once true time is surely past every millisecond of an id
+    /// this generator reserved, so that no generator for the same worker
+    /// made afterwards, anywhere, can repeat one of its ids (see the
+    /// [module](self)). Dropping the generator does this too; call it to
+    /// learn of a failure: when the source gives no time, no such promise
+    /// can be made and the error says so.
+    pub fn retire(&self) -> Result<(), IdError> {
+        let next = self.next.load(Ordering::Acquire);
+        if next == 0 {
+            return Ok(());
+        }
+        let last_ms = (next - 1) >> SEQUENCE_BITS;
+        // Ordered ids are handed out only once their millisecond is over,
+        // and waited_below_ms says how far that is known.
+        if self.waited_below_ms.load(Ordering::Acquire) > last_ms {
+            return Ok(());
+        }
+        let end = Timestamp::from_unix_nanos(self.end_of_ms_ns(last_ms));
+        let after = self.source.wait_until_after(end).map_err(IdError::Time)?;
+        if after.earliest() <= end {
+            return Err(IdError::Time(TimeError::Unavailable(format!(
+                "the time source's commit-wait for {end} returned with earliest {}, not after it",
+                after.earliest()
+            ))));
+        }
+        self.waited_below_ms
+            .fetch_max(last_ms + 1, Ordering::AcqRel);
+        Ok(())
+    }
+
     /// Ordered mode: returns once true time is surely past the end of
     /// millisecond `ms`, waiting only if no earlier call has shown that.
     fn wait_if_ordered(&self, ms: u64) -> Result<(), IdError> {
@@ -581,6 +628,15 @@ impl SnowflakeGenerator {
         }
         self.waited_below_ms.fetch_max(ms + 1, Ordering::AcqRel);
         Ok(())
+    }
+}
+
+impl Drop for SnowflakeGenerator {
+    /// Waits as [`SnowflakeGenerator::retire`] does; a failure (no time
+    /// from the source) cannot be reported here: call `retire` first to
+    /// see it.
+    fn drop(&mut self) {
+        let _ = self.retire();
     }
 }
 

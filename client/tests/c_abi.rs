@@ -124,6 +124,7 @@ fn the_c_program_reads_now_waits_and_makes_ids() {
         .map(|id| id.parse().expect("an id"))
         .collect();
     assert_eq!(ids.len(), 3, "{stdout}");
+    assert_eq!(line(&stdout, "retire"), ["TT_OK"]);
     assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
     let upper_at = |at: i64| {
         let d = at - fields.local_ns;

@@ -497,3 +497,53 @@ proptest! {
         prop_assert_eq!(id_a.cmp(&id_b), a.cmp(&b));
     }
 }
+
+#[test]
+fn a_generator_for_the_same_worker_made_after_one_is_dropped_repeats_none_of_its_ids() {
+    // Time stands still while the first generator makes 50 000 ids: they
+    // run 12 ms ahead of `latest` (4096 a millisecond). A second one made
+    // at the same true time would start again at `latest`'s millisecond.
+    // Dropping the first waits (here: moves true time) until `earliest` is
+    // past its last millisecond, so the second starts after it.
+    let sim = Sim::at(LEAP_DAY_MS * MS, 10 * MS);
+    let first = sim.generator(4);
+    let made = first.next_ids(50_000).unwrap();
+    let last = *made.last().unwrap();
+    assert_eq!(ms_of(last), ms_of(made[0]) + 50_000 / 4096);
+    drop(first);
+    assert_eq!(
+        sim.waits.lock().unwrap().last().map(|t| t.unix_nanos()),
+        Some((ms_of(last) + 1) * MS - 1),
+        "the drop waits for the end of the last millisecond"
+    );
+    let second = sim.generator(4);
+    let next = second.next_id().unwrap();
+    assert!(
+        next > last,
+        "{:?} after {:?}",
+        decode(next, 0),
+        decode(last, 0)
+    );
+}
+
+#[test]
+fn retiring_waits_only_when_ids_may_lie_ahead_of_true_time() {
+    let sim = Sim::at(LEAP_DAY_MS * MS, 10 * MS);
+    // No id made: nothing to wait for.
+    sim.generator(1).retire().unwrap();
+    // Ordered ids waited out their millisecond already.
+    let ordered = sim.ordered(2);
+    ordered.next_id().unwrap();
+    let waits = sim.waits.lock().unwrap().len();
+    ordered.retire().unwrap();
+    drop(ordered);
+    assert_eq!(sim.waits.lock().unwrap().len(), waits);
+    // A failing source: retire says that no promise could be made.
+    let plain = sim.generator(3);
+    plain.next_id().unwrap();
+    sim.set_fault(Fault::Failing(TimeError::Unavailable(
+        "slave stopped".into(),
+    )));
+    assert!(matches!(plain.retire(), Err(IdError::Time(_))));
+    sim.set_fault(Fault::None);
+}

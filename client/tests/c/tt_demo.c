@@ -86,6 +86,8 @@ int main(int argc, char **argv) {
         }
         printf("id %" PRIu64 "\n", id);
     }
+    /* Before the worker id is used again: true time past the last id. */
+    printf("retire %s\n", tt_status_name(tt_ids_retire(ids)));
     tt_ids_free(ids);
 
     size_t length = strlen(shm_path) + sizeof(".missing");
