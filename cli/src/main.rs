@@ -115,6 +115,10 @@ enum Command {
         /// file, the socket is used.
         #[arg(long, value_name = "PATH", default_value = tt_client::DEFAULT_SHM_PATH)]
         shm: std::path::PathBuf,
+        /// Refuse a TIME further ahead than this many seconds (a mistyped
+        /// year would otherwise wait silently for decades).
+        #[arg(long, value_name = "SECONDS", default_value_t = wait::DEFAULT_MAX_WAIT_S)]
+        max_wait: u64,
     },
 }
 
@@ -138,8 +142,19 @@ fn main() -> ExitCode {
 
     match &args.command {
         Command::Id { command } => id::run(command, args.address.as_deref(), &socket, args.json),
-        Command::WaitUntil { time, shm } => {
-            let outcome = wait::run(shm, &socket, args.address.as_deref(), time, args.json);
+        Command::WaitUntil {
+            time,
+            shm,
+            max_wait,
+        } => {
+            let outcome = wait::run(
+                shm,
+                &socket,
+                args.address.as_deref(),
+                time,
+                *max_wait,
+                args.json,
+            );
             if outcome.status == 0 {
                 out::finish(outcome.status, out::line(&outcome.text))
             } else {

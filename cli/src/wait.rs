@@ -20,6 +20,8 @@ use tt_core::shm::ShmError;
 use tt_core::{Interval, Timestamp};
 
 const NANOS_PER_SECOND: i64 = 1_000_000_000;
+/// How far ahead TIME may lie unless `--max-wait` says otherwise: a day.
+pub const DEFAULT_MAX_WAIT_S: u64 = 86_400;
 const SECONDS_PER_DAY: i64 = 86_400;
 /// The years whose every instant fits in `i64` nanoseconds are 1678 to
 /// 2261; 1677 and 2262 are partly in range and checked to the nanosecond.
@@ -177,8 +179,16 @@ pub struct Outcome {
 
 /// Opens the handle (`address` over TCP if given, else the record at
 /// `shm` or the socket), waits until true time is past `when`, and says
-/// how it went.
-pub fn run(shm: &Path, socket: &str, address: Option<&str>, when: &str, json: bool) -> Outcome {
+/// how it went. A `when` more than `max_wait_s` seconds past the current
+/// `latest` is refused before waiting.
+pub fn run(
+    shm: &Path,
+    socket: &str,
+    address: Option<&str>,
+    when: &str,
+    max_wait_s: u64,
+    json: bool,
+) -> Outcome {
     let error = |text: String| Outcome { text, status: 2 };
     let t = match parse_time(when) {
         Ok(t) => t,
@@ -192,6 +202,18 @@ pub fn run(shm: &Path, socket: &str, address: Option<&str>, when: &str, json: bo
         Ok(tt) => tt,
         Err(e) => return error(e.to_string()),
     };
+    if let Ok(now) = tt.now() {
+        let ahead_ns = i128::from(t.unix_nanos()) - i128::from(now.latest().unix_nanos());
+        if ahead_ns > i128::from(max_wait_s) * i128::from(NANOS_PER_SECOND) {
+            return error(format!(
+                "{} is {} s ahead of now ({}), more than --max-wait {max_wait_s} s; give a \
+                 larger --max-wait to wait that long",
+                utc(t.unix_nanos()),
+                ahead_ns / i128::from(NANOS_PER_SECOND),
+                utc(now.latest().unix_nanos())
+            ));
+        }
+    }
     match tt.wait_until_after(t) {
         Ok(interval) => Outcome {
             text: render(&interval, t, json),

@@ -148,3 +148,38 @@ fn bad_times_and_no_service_exit_2_with_one_line() {
     assert!(line.contains(path_text(&absent)), "{line}");
     assert!(line.contains(path_text(&socket)), "{line}");
 }
+
+#[test]
+fn a_time_further_ahead_than_max_wait_is_refused_at_once() {
+    let dir = TempDir::new("cli-wait-far");
+    let (path, _) = record_file(&dir);
+    // 2062 for 2026: 36 years ahead, far more than the default day.
+    let (output, _, _) = cli(&[
+        "wait-until",
+        "2062-12-04T16:00:00Z",
+        "--shm",
+        path_text(&path),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let line = stderr_line(&output);
+    assert!(line.contains("--max-wait 86400 s"), "{line}");
+    // Two minutes ahead against a 60 s limit: refused too; against the
+    // default day it would wait (the record is void after a minute, so the
+    // wait would end in an error, not run for two minutes).
+    let (output, _, _) = cli(&[
+        "wait-until",
+        "2026-12-04T16:02:00Z",
+        "--max-wait",
+        "60",
+        "--shm",
+        path_text(&path),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let line = stderr_line(&output);
+    // 120 s less the moments since the record was written: 119 s unless
+    // starting tt-cli took more than a second.
+    assert!(
+        line.contains("s ahead") && line.contains("--max-wait 60 s"),
+        "{line}"
+    );
+}

@@ -98,15 +98,17 @@ const ASYNC_HANDOVER_NS: i64 = 2_000_000;
 /// `n = t - E0 + 1`, or `L0` if `n <= 0` (see the module documentation).
 /// `None` if `rho >= 100 %` or the instant does not fit in an `i64`.
 pub fn first_instant_after(sample: Sample, drift: Drift, t: Timestamp) -> Option<LocalInstant> {
+    const BILLION: u128 = 1_000_000_000;
+    let ppb = u128::from(drift.ppb());
+    if ppb >= BILLION {
+        // `earliest` does not advance, whatever `t` is: even one already
+        // passed at `L0` is not passed later.
+        return None;
+    }
     let needed_ns =
         i128::from(t.unix_nanos()) - i128::from(sample.interval.earliest().unix_nanos()) + 1;
     if needed_ns <= 0 {
         return Some(sample.local);
-    }
-    const BILLION: u128 = 1_000_000_000;
-    let ppb = u128::from(drift.ppb());
-    if ppb >= BILLION {
-        return None;
     }
     // Both factors are below 2^65 and 2^30: the product fits in 128 bits.
     let needed_ns = needed_ns.unsigned_abs();
@@ -466,6 +468,16 @@ mod tests {
             first_instant_after(base, Drift::DEFAULT, Timestamp::from_unix_nanos(i64::MAX)),
             None
         );
+        // At 100 % or more `earliest` falls as time goes on: an instant
+        // passed at `L0` is no promise for later, so no instant is given
+        // (a wait that took `L0` would loop on a record that never
+        // passes `t` again).
+        for ppb in [1_000_000_000, u64::MAX] {
+            assert_eq!(
+                first_instant_after(base, Drift::from_ppb(ppb), Timestamp::from_unix_nanos(99)),
+                None
+            );
+        }
     }
 
     /// A deterministic stream of lateness figures spread evenly over

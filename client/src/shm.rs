@@ -169,7 +169,10 @@ impl RecordMap {
         let owned = || path.to_path_buf();
         let file = File::options()
             .read(true)
-            .custom_flags(libc::O_CLOEXEC)
+            // O_NONBLOCK: opening a FIFO would otherwise wait for a writer
+            // before the check below could refuse it. A regular file
+            // ignores the flag.
+            .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
             .open(path)
             .map_err(|error| match error.kind() {
                 io::ErrorKind::NotFound => MapError::NotFound { path: owned() },
@@ -218,6 +221,16 @@ impl RecordMap {
                 path: owned(),
                 error,
             }),
+            // An odd sequence word: a writer inside, or a file that is no
+            // record at all. A record's magic is 0 until its first write
+            // stores it and the same from then on, so it tells which.
+            Err(ShmError::Busy) => match map.record().magic() {
+                0 | tt_core::shm::MAGIC => Ok(map),
+                magic => Err(MapError::NotARecord {
+                    path: owned(),
+                    error: ShmError::BadMagic(magic),
+                }),
+            },
             _ => Ok(map),
         }
     }

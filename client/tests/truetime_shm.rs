@@ -282,6 +282,42 @@ fn missing_files_and_directories_are_named() {
 }
 
 #[test]
+fn a_text_file_whose_sequence_word_is_odd_is_not_a_record() {
+    // 128 bytes of text: byte 16 (the low byte of the sequence word) is
+    // '1', 0x31, odd, as if a writer were inside. The magic, "the time",
+    // says it is no record.
+    let text = b"the time is now:1 o'clock, or so this file says. ".repeat(3);
+    assert_eq!(text[16] & 1, 1, "the sequence word is odd");
+    let error = open_error(&text[..128], "text");
+    assert!(
+        matches!(
+            error,
+            MapError::NotARecord {
+                error: ShmError::BadMagic(magic),
+                ..
+            } if magic == u64::from_le_bytes(*b"the time")
+        ),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn a_fifo_is_refused_without_waiting_for_a_writer() {
+    let dir = TempDir::new("fifo");
+    let path = dir.join("slave.shm");
+    let c_path = std::ffi::CString::new(path.to_str().expect("utf-8")).expect("no NUL");
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates the node.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
+    // Opening it for reading would block until a writer came; the open
+    // below must return at once with the file-kind error.
+    let error = TrueTime::open_path(&path).unwrap_err();
+    assert!(
+        matches!(error, OpenError::Record(MapError::NotAFile { .. })),
+        "{error:?}"
+    );
+}
+
+#[test]
 fn a_broken_record_file_is_an_error_not_a_reason_to_fall_back() {
     let dir = TempDir::new("nofallback");
     let path = dir.join("slave.shm");

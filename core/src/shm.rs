@@ -268,6 +268,13 @@ impl SharedRecord {
             .store((before | 1).wrapping_add(1), Ordering::Release);
     }
 
+    /// The magic word alone, read outside the seqlock: 0 until the first
+    /// write stores [`MAGIC`], which no later write changes. For telling
+    /// a record whose writer is inside from a file that is no record.
+    pub fn magic(&self) -> u64 {
+        self.magic.load(Ordering::Relaxed)
+    }
+
     /// A consistent copy of the record, or why there is none.
     #[inline]
     pub fn read(&self) -> Result<Published, ShmError> {
