@@ -591,29 +591,24 @@ impl SnowflakeGenerator {
         if next == 0 {
             return Ok(());
         }
-        let last_ms = (next - 1) >> SEQUENCE_BITS;
-        // Ordered ids are handed out only once their millisecond is over,
-        // and waited_below_ms says how far that is known.
-        if self.waited_below_ms.load(Ordering::Acquire) > last_ms {
-            return Ok(());
-        }
-        let end = Timestamp::from_unix_nanos(self.end_of_ms_ns(last_ms));
-        let after = self.source.wait_until_after(end).map_err(IdError::Time)?;
-        if after.earliest() <= end {
-            return Err(IdError::Time(TimeError::Unavailable(format!(
-                "the time source's commit-wait for {end} returned with earliest {}, not after it",
-                after.earliest()
-            ))));
-        }
-        self.waited_below_ms
-            .fetch_max(last_ms + 1, Ordering::AcqRel);
-        Ok(())
+        // Ordered ids were handed out only once their millisecond was
+        // over: `wait_past` finds that known and returns at once.
+        self.wait_past((next - 1) >> SEQUENCE_BITS)
     }
 
     /// Ordered mode: returns once true time is surely past the end of
     /// millisecond `ms`, waiting only if no earlier call has shown that.
     fn wait_if_ordered(&self, ms: u64) -> Result<(), IdError> {
-        if !self.ordered || self.waited_below_ms.load(Ordering::Acquire) > ms {
+        if !self.ordered {
+            return Ok(());
+        }
+        self.wait_past(ms)
+    }
+
+    /// Returns once the source says true time is past the end of
+    /// millisecond `ms`, waiting only if no earlier call has shown that.
+    fn wait_past(&self, ms: u64) -> Result<(), IdError> {
+        if self.waited_below_ms.load(Ordering::Acquire) > ms {
             return Ok(());
         }
         let end = Timestamp::from_unix_nanos(self.end_of_ms_ns(ms));

@@ -171,6 +171,29 @@ async fn check_now_holds_truth(
     }
 }
 
+/// Writes the slave's configuration: `masters`, f = 1, polls every 250 ms
+/// with a 200 ms timeout, no TCP listener, `socket`, then `extra`.
+fn write_config(
+    dir: &TempDir,
+    masters: &[SocketAddr],
+    socket: &Path,
+    extra: &str,
+) -> std::path::PathBuf {
+    let masters: Vec<String> = masters.iter().map(|a| format!("\"{a}\"")).collect();
+    let config = dir.0.join("timeslave.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "masters = [{}]\nmax-falsetickers = 1\npoll-interval-ms = 250\n\
+             request-timeout-ms = 200\nlisten = \"\"\nsocket = \"{}\"\n{extra}",
+            masters.join(", "),
+            socket.display(),
+        ),
+    )
+    .expect("write config");
+    config
+}
+
 async fn connect_when_up(
     socket: &Path,
     slave: &mut Slave,
@@ -207,20 +230,15 @@ async fn serves_from_the_honest_masters_and_marks_the_others() {
     // The socket goes in a directory that does not exist yet: the slave
     // creates it.
     let socket = dir.0.join("run/truetime/slave.sock");
-    let masters: Vec<String> = addresses.iter().map(|a| format!("\"{a}\"")).collect();
-    let config = dir.0.join("timeslave.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "masters = [{}]\nmax-falsetickers = 1\npoll-interval-ms = 250\n\
-             request-timeout-ms = 200\nmax-holdover-s = 5\nlisten = \"\"\nsocket = \"{}\"\n\
-             shm-path = \"{}\"\n",
-            masters.join(", "),
-            socket.display(),
+    let config = write_config(
+        &dir,
+        &addresses,
+        &socket,
+        &format!(
+            "max-holdover-s = 5\nshm-path = \"{}\"\n",
             dir.0.join("slave.shm").display()
         ),
-    )
-    .expect("write config");
+    );
 
     let mut slave = Slave::start(&config, dir.0.join("slave.log"));
     let mut client = connect_when_up(&socket, &mut slave).await;
@@ -315,19 +333,12 @@ async fn a_master_silent_on_one_connection_is_asked_again_on_a_new_one() {
         addresses.push(start_master(behaviour).await);
     }
     let socket = dir.0.join("slave.sock");
-    let masters: Vec<String> = addresses.iter().map(|a| format!("\"{a}\"")).collect();
-    let config = dir.0.join("timeslave.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "masters = [{}]\nmax-falsetickers = 1\npoll-interval-ms = 250\n\
-             request-timeout-ms = 200\nlisten = \"\"\nsocket = \"{}\"\nshm-path = \"\"\n\
-             metrics-listen = \"\"\n",
-            masters.join(", "),
-            socket.display(),
-        ),
-    )
-    .expect("write config");
+    let config = write_config(
+        &dir,
+        &addresses,
+        &socket,
+        "shm-path = \"\"\nmetrics-listen = \"\"\n",
+    );
     let mut slave = Slave::start(&config, dir.0.join("slave.log"));
     let mut client = connect_when_up(&socket, &mut slave).await;
     wait_for_verdicts(
