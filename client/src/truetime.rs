@@ -101,9 +101,14 @@ impl From<ShmError> for TrueTimeError {
 
 impl From<TrueTimeError> for TimeError {
     fn from(error: TrueTimeError) -> Self {
+        // The reason alone where the kind already says what `TimeError`'s
+        // own words will say again ("unsynchronized: ...").
         match error {
-            TrueTimeError::Record(ShmError::Unsynchronized | ShmError::Void { .. })
-            | TrueTimeError::Unsynchronized(_) => TimeError::Unsynchronized(error.to_string()),
+            TrueTimeError::Unsynchronized(reason) => TimeError::Unsynchronized(reason),
+            TrueTimeError::Unavailable(reason) => TimeError::Unavailable(reason),
+            TrueTimeError::Record(ShmError::Unsynchronized | ShmError::Void { .. }) => {
+                TimeError::Unsynchronized(error.to_string())
+            }
             other => TimeError::Unavailable(other.to_string()),
         }
     }
