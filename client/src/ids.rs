@@ -307,15 +307,16 @@ fn ms_since_epoch(unix_ms: i64, epoch_ms: i64) -> Result<u64, IdError> {
 /// # use std::sync::Arc;
 /// # use tt_client::{TimeError, TimeSource};
 /// # use tt_core::{Interval, Timestamp};
-/// # struct Fixed;
-/// # impl TimeSource for Fixed {
+/// # struct HostClock;
+/// # impl TimeSource for HostClock {
 /// #     fn now(&self) -> Result<Interval, TimeError> {
-/// #         Ok(Interval::around(Timestamp::from_unix_nanos(1_700_000_000_000_000_000), 1_000_000))
+/// #         let t = Timestamp::from_unix_nanos(tt_clock::realtime_ns());
+/// #         Ok(Interval::around(t, 1_000_000))
 /// #     }
 /// # }
 /// # fn main() -> Result<(), tt_client::ids::IdError> {
 /// use tt_client::ids::{decode, SnowflakeGenerator, DEFAULT_EPOCH_MS};
-/// let source: Arc<dyn TimeSource> = Arc::new(Fixed); // in production, the TrueTime handle
+/// let source: Arc<dyn TimeSource> = Arc::new(HostClock); // in production, the TrueTime handle
 /// let ids = SnowflakeGenerator::new(7, DEFAULT_EPOCH_MS, source)?;
 /// let first = ids.next_id()?;
 /// let second = ids.next_id()?;
