@@ -6,7 +6,7 @@
 
 mod ops_common;
 
-use ops_common::{master_config, tcp_channel, unix_channel, Daemon};
+use ops_common::{master_config, slave_config, start_slave, tcp_channel, unix_channel, Daemon};
 use prost::Message;
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -165,22 +165,15 @@ fn both_daemons_reflect_and_report_health() {
     );
     let socket = dir.path().join("slave.sock");
     let slave_address = format!("127.0.0.1:{}", free_port());
-    let slave_file = dir.path().join("slave.toml");
-    std::fs::write(
-        &slave_file,
-        format!(
-            "masters = [\"{master_address}\"]\nlisten = \"{slave_address}\"\nsocket = \"{}\"\n\
-             shm-path = \"\"\nmetrics-listen = \"\"\n",
-            socket.display()
-        ),
-    )
-    .unwrap();
-    let slave = Daemon::start(
-        "slave",
-        &bin("timeslave"),
-        &["--config", slave_file.to_str().unwrap()],
-        &[],
+    let slave = start_slave(
         dir.path(),
+        &slave_config(
+            &[&master_address],
+            &slave_address,
+            socket.to_str().unwrap(),
+            "",
+        ),
+        &[],
     );
     for (address, daemon) in [(&master_address, &master), (&slave_address, &slave)] {
         assert!(

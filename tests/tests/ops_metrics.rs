@@ -4,7 +4,9 @@
 
 mod ops_common;
 
-use ops_common::{master_config, sample, sample_text, scrape, unix_channel, Daemon};
+use ops_common::{
+    master_config, sample, sample_text, scrape, slave_config, start_slave, unix_channel, Daemon,
+};
 use std::time::Duration;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -56,22 +58,15 @@ fn scraped_metrics_agree_with_status_and_health_follows_sync() {
     let socket = dir.path().join("slave.sock");
     let slave_address = format!("127.0.0.1:{}", free_port());
     let slave_metrics = free_port();
-    let slave_file = dir.path().join("slave.toml");
-    std::fs::write(
-        &slave_file,
-        format!(
-            "masters = [\"{master_address}\"]\nlisten = \"{slave_address}\"\nsocket = \"{}\"\n\
-             shm-path = \"\"\nmetrics-listen = \"127.0.0.1:{slave_metrics}\"\n",
-            socket.display()
-        ),
-    )
-    .unwrap();
-    let slave = Daemon::start(
-        "slave",
-        &bin("timeslave"),
-        &["--config", slave_file.to_str().unwrap()],
-        &[],
+    let slave = start_slave(
         dir.path(),
+        &slave_config(
+            &[&master_address],
+            &slave_address,
+            socket.to_str().unwrap(),
+            &format!("127.0.0.1:{slave_metrics}"),
+        ),
+        &[],
     );
 
     let mut slave_client =

@@ -4,7 +4,7 @@
 
 mod ops_common;
 
-use ops_common::{master_config, sample, scrape, Daemon};
+use ops_common::{master_config, sample, scrape, slave_config, Daemon};
 use std::time::{Duration, Instant};
 use tt_proto::NowAnswer;
 use tt_tests::procs::{bin, free_port, wait_for, TempDir};
@@ -34,14 +34,11 @@ fn a_slave_takes_a_new_master_on_sighup_without_losing_synchronization() {
     let metrics = free_port();
     let slave_file = dir.path().join("slave.toml");
     let write_slave = |masters: &[&String]| {
-        let list: Vec<String> = masters.iter().map(|m| format!("\"{m}\"")).collect();
+        let masters: Vec<&str> = masters.iter().map(|m| m.as_str()).collect();
+        let metrics = format!("127.0.0.1:{metrics}");
         std::fs::write(
             &slave_file,
-            format!(
-                "masters = [{}]\nlisten = \"{slave_address}\"\nsocket = \"\"\nshm-path = \"\"\n\
-                 metrics-listen = \"127.0.0.1:{metrics}\"\n",
-                list.join(", ")
-            ),
+            slave_config(&masters, &slave_address, "", &metrics),
         )
         .unwrap();
     };

@@ -6,7 +6,7 @@
 
 mod ops_common;
 
-use ops_common::{master_config, Daemon, NotifySocket};
+use ops_common::{master_config, slave_config, start_slave, Daemon, NotifySocket};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tt_tests::procs::{bin, free_port, TempDir};
@@ -184,25 +184,13 @@ fn a_slave_is_ready_after_its_first_round_and_reports_synchronization() {
 
     let notify = NotifySocket::bind(dir.path());
     let socket = dir.path().join("slave.sock");
-    let slave_file = dir.path().join("slave.toml");
-    std::fs::write(
-        &slave_file,
-        format!(
-            "masters = [\"{master_address}\"]\nlisten = \"\"\nsocket = \"{}\"\nshm-path = \"\"\n\
-             metrics-listen = \"\"\n",
-            socket.display()
-        ),
-    )
-    .unwrap();
-    let mut slave = Daemon::start(
-        "slave",
-        &bin("timeslave"),
-        &["--config", slave_file.to_str().unwrap()],
+    let mut slave = start_slave(
+        dir.path(),
+        &slave_config(&[&master_address], "", socket.to_str().unwrap(), ""),
         &[
             ("NOTIFY_SOCKET", &notify.path()),
             ("WATCHDOG_USEC", "2000000"),
         ],
-        dir.path(),
     );
     let first = notify
         .next(Duration::from_secs(20))
@@ -262,23 +250,16 @@ fn sigterm_is_prompt_with_an_idle_client_connected() {
         dir.path(),
     );
     let socket = dir.path().join("slave.sock");
-    let slave_file = dir.path().join("slave.toml");
     let slave_address = format!("127.0.0.1:{}", free_port());
-    std::fs::write(
-        &slave_file,
-        format!(
-            "masters = [\"{master_address}\"]\nlisten = \"{slave_address}\"\nsocket = \"{}\"\n\
-             shm-path = \"\"\nmetrics-listen = \"\"\n",
-            socket.display()
-        ),
-    )
-    .unwrap();
-    let mut slave = Daemon::start(
-        "slave",
-        &bin("timeslave"),
-        &["--config", slave_file.to_str().unwrap()],
-        &[],
+    let mut slave = start_slave(
         dir.path(),
+        &slave_config(
+            &[&master_address],
+            &slave_address,
+            socket.to_str().unwrap(),
+            "",
+        ),
+        &[],
     );
 
     for (daemon, target) in [

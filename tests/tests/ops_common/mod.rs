@@ -215,6 +215,32 @@ pub async fn unix_channel(path: &Path) -> Result<Channel, tonic::transport::Erro
         .await
 }
 
+/// A slave config polling `masters`: `listen` on `address`, its Unix
+/// socket at `socket`, metrics on `metrics` (each "" for none), no
+/// shared-memory record.
+pub fn slave_config(masters: &[&str], address: &str, socket: &str, metrics: &str) -> String {
+    let list: Vec<String> = masters.iter().map(|m| format!("\"{m}\"")).collect();
+    format!(
+        "masters = [{}]\nlisten = \"{address}\"\nsocket = \"{socket}\"\nshm-path = \"\"\n\
+         metrics-listen = \"{metrics}\"\n",
+        list.join(", ")
+    )
+}
+
+/// Writes `config` to `<dir>/slave.toml` and starts timeslave on it with
+/// `env`, its output into `<dir>/slave.log`.
+pub fn start_slave(dir: &Path, config: &str, env: &[(&str, &str)]) -> Daemon {
+    let file = dir.join("slave.toml");
+    std::fs::write(&file, config).expect("config file in the test's directory");
+    Daemon::start(
+        "slave",
+        &tt_tests::procs::bin("timeslave"),
+        &["--config", file.to_str().expect("utf-8 path")],
+        env,
+        dir,
+    )
+}
+
 /// A master config: `listen` on `address`, metrics on `metrics` ("" for
 /// none), one gpsd source at `gpsd`, then `extra`.
 pub fn master_config(address: &str, metrics: &str, gpsd: &str, extra: &str) -> String {
