@@ -1,11 +1,13 @@
 //! tt-cli run as a process against servers in this test, on a Unix socket
 //! and on TCP: what it prints and how it exits.
 
+mod common;
+
+use common::{serve_tcp, TempDir};
 use serde_json::Value;
-use std::path::PathBuf;
 use std::process::{Command, Output};
-use tokio::net::{TcpListener, UnixListener};
-use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
+use tokio::net::UnixListener;
+use tokio_stream::wrappers::UnixListenerStream;
 use tonic::{Request, Response, Status};
 use tt_core::Interval;
 use tt_proto::v1::true_time_server::{TrueTime, TrueTimeServer};
@@ -104,35 +106,6 @@ impl TrueTime for Fake {
             drift_ppb: 200_000,
         }))
     }
-}
-
-/// A directory removed when the test ends, pass or fail.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("tt-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("temp dir");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-async fn serve_tcp(fake: Fake) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let address = listener.local_addr().expect("address").to_string();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TrueTimeServer::new(fake))
-            .serve_with_incoming(TcpListenerStream::new(listener)),
-    );
-    address
 }
 
 fn serve_unix(fake: Fake, path: &std::path::Path) {

@@ -2,13 +2,14 @@
 //! here: the SVG it writes is read back with a minimal XML reader and its
 //! parts counted against the history.
 
+mod common;
 mod svg;
 
+use common::{serve_tcp, TempDir};
+
 use std::process::{Command, Output};
-use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
-use tt_proto::v1::true_time_server::{TrueTime, TrueTimeServer};
+use tt_proto::v1::true_time_server::TrueTime;
 use tt_proto::v1::{
     HistoryEvent, HistoryEventKind, HistoryMember, HistoryMemberInfo, HistoryPoint, HistoryRequest,
     HistoryResponse, NowRequest, NowResponse, Verdict,
@@ -155,17 +156,6 @@ struct Old;
 #[tonic::async_trait]
 impl TrueTime for Old {}
 
-async fn serve<S: TrueTime>(service: S) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let address = listener.local_addr().expect("address").to_string();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TrueTimeServer::new(service))
-            .serve_with_incoming(TcpListenerStream::new(listener)),
-    );
-    address
-}
-
 async fn cli(args: &[&str]) -> Output {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     tokio::task::spawn_blocking(move || {
@@ -178,26 +168,9 @@ async fn cli(args: &[&str]) -> Output {
     .expect("join")
 }
 
-struct TempDir(std::path::PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("tt-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("temp dir");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_plot_draws_the_history_it_was_given() {
-    let address = serve(Fake).await;
+    let address = serve_tcp(Fake).await;
     let dir = TempDir::new("plot");
     let file = dir.0.join("width.svg");
     let file_text = file.to_str().expect("utf-8");
@@ -318,7 +291,7 @@ async fn plot_errors_exit_two_in_one_line() {
     let file_text = file.to_str().expect("utf-8");
 
     // A server without History.
-    let old = serve(Old).await;
+    let old = serve_tcp(Old).await;
     let output = cli(&["--address", &old, "plot", "-o", file_text]).await;
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -327,7 +300,7 @@ async fn plot_errors_exit_two_in_one_line() {
     assert!(!file.exists());
 
     // A file that cannot be written, and a format that is not SVG.
-    let fake = serve(Fake).await;
+    let fake = serve_tcp(Fake).await;
     let nowhere = dir.0.join("no/such/dir/width.svg");
     let output = cli(&["--address", &fake, "plot", "-o", nowhere.to_str().unwrap()]).await;
     assert_eq!(output.status.code(), Some(2));
